@@ -1,0 +1,1 @@
+"""Figures and tables from experiment results on disk (no training code imported)."""

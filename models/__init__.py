@@ -1,0 +1,1 @@
+"""Front-ends (:mod:`models.functional`, :mod:`models.frontends`) and classifiers (:mod:`models.classifiers`)."""

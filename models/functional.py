@@ -1,0 +1,132 @@
+"""Pure functions for the differentiable Gaussian-window (mel) spectrogram.
+
+Units: ``lambd`` is the standard deviation of the Gaussian window in **samples**;
+a window of ``lambd`` samples at sample rate ``fs`` Hz is ``6 * lambd / fs`` seconds long
+(the +-3 sigma support the paper uses). Shapes follow torchaudio: ``(..., time)`` in,
+``(..., freq, frames)`` out with ``freq = n_fft // 2 + 1`` and ``frames = time // hop + 1``.
+
+Reference: Martinsson & Sandsten, "DMEL: The differentiable log-Mel spectrogram as a
+trainable layer in neural networks", ICASSP 2024.
+"""
+from __future__ import annotations
+
+import math
+import warnings
+
+import torch
+import torchaudio
+
+WINDOW_MODES = ("full", "optimized")
+N_STDS = 6  # window support in standard deviations ("optimized" mode)
+LOG_EPS = 1e-10
+
+
+def next_power_of_2(x: float) -> int:
+    """Smallest power of two >= ``x`` (at least 1)."""
+    n = max(int(math.ceil(x)), 1)
+    return 1 << (n - 1).bit_length()
+
+
+def lambd_to_ms(lambd: float, sample_rate: float) -> float:
+    """Window length in milliseconds, ``1000 * 6 * lambd / sample_rate``."""
+    return 1000.0 * N_STDS * lambd / sample_rate
+
+
+def ms_to_lambd(ms: float, sample_rate: float) -> float:
+    """Inverse of :func:`lambd_to_ms`: lambda in samples for a window of ``ms`` milliseconds."""
+    return ms * sample_rate / (1000.0 * N_STDS)
+
+
+def window_geometry(lambd: float, n_points: int, mode: str) -> tuple[int, int]:
+    """Window length ``L`` and FFT size for a given (detached) lambda.
+
+    ``full``: ``L = n_points`` and ``n_fft = 2 L`` (the synthetic experiment).
+    ``optimized``: ``L = n_fft = next_power_of_2(6 * lambd)`` (audio).
+    """
+    if mode == "full":
+        return n_points, 2 * n_points
+    if mode == "optimized":
+        length = max(next_power_of_2(N_STDS * lambd), 2)
+        return length, length
+    raise ValueError(f"unknown window mode {mode!r}; choose one of {WINDOW_MODES}")
+
+
+def gaussian_window(lambd: torch.Tensor, win_length: int, normalize: bool = True) -> torch.Tensor:
+    """Gaussian window ``w[m] = exp(-0.5 ((m - L/2) / lambd)^2)``, ``m = 0..L-1``.
+
+    Args:
+        lambd: scalar tensor, standard deviation in samples (> 0); gradients flow through it.
+        win_length: ``L``, number of samples.
+        normalize: divide by ``sqrt(sum w^2)`` so the window has unit energy (the paper's
+            code always does this).
+    Returns:
+        ``(L,)`` tensor of ``lambd``'s dtype and device.
+    """
+    m = torch.arange(win_length, dtype=lambd.dtype, device=lambd.device)
+    window = torch.exp(-0.5 * ((m - win_length / 2) / lambd) ** 2)
+    if normalize:
+        window = window / torch.sqrt(torch.sum(window**2))
+    return window
+
+
+def power_spectrogram(
+    x: torch.Tensor,
+    window: torch.Tensor,
+    n_fft: int,
+    hop_length: int,
+    chunk_size: int | None = None,
+) -> torch.Tensor:
+    """``|STFT|^2`` with ``center=True`` and zero padding.
+
+    Args:
+        x: ``(..., time)`` waveform.
+        window: ``(L,)`` analysis window, ``L <= n_fft`` (centred inside the FFT frame).
+        n_fft: FFT size.
+        hop_length: hop in samples.
+        chunk_size: process the flattened batch in chunks of this many signals (bounds the
+            working set for long windows; ``None`` = the whole batch at once).
+    Returns:
+        ``(..., n_fft // 2 + 1, time // hop_length + 1)`` power spectrogram.
+    """
+    shape = x.shape
+    flat = x.reshape(-1, shape[-1])
+    spec = torch.cat([_power_stft(c, window, n_fft, hop_length)
+                      for c in (flat.split(chunk_size) if chunk_size else (flat,))])
+    return spec.reshape(shape[:-1] + spec.shape[-2:])
+
+
+def _power_stft(x: torch.Tensor, window: torch.Tensor, n_fft: int, hop_length: int) -> torch.Tensor:
+    z = torch.stft(x, n_fft=n_fft, hop_length=hop_length, win_length=window.numel(), window=window,
+                   center=True, pad_mode="constant", return_complex=True)
+    return torch.view_as_real(z).pow(2).sum(-1)  # |z|^2, avoiding abs()'s complex backward
+
+
+def mel_filterbank(n_fft: int, n_mels: int, sample_rate: int, f_min: float = 0.0,
+                   f_max: float | None = None) -> tuple[torch.Tensor, int]:
+    """HTK mel filterbank without normalisation (torchaudio ``melscale_fbanks``).
+
+    Returns:
+        ``(fb, n_empty)``: ``fb`` of shape ``(n_fft // 2 + 1, n_mels)`` and the number of
+        all-zero filters (too few FFT bins for ``n_mels`` bands).
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # we count empty filters ourselves and warn once
+        fb = torchaudio.functional.melscale_fbanks(
+            n_freqs=n_fft // 2 + 1, f_min=f_min, f_max=f_max if f_max is not None else sample_rate / 2,
+            n_mels=n_mels, sample_rate=sample_rate, norm=None, mel_scale="htk",
+        )
+    n_empty = int((fb.max(dim=0).values == 0).sum())
+    return fb, n_empty
+
+
+def log_mel(power_spec: torch.Tensor, fb: torch.Tensor, eps: float = LOG_EPS) -> torch.Tensor:
+    """``log(fb^T @ S + eps)``.
+
+    Args:
+        power_spec: ``(..., n_fft // 2 + 1, frames)``.
+        fb: ``(n_fft // 2 + 1, n_mels)``.
+    Returns:
+        ``(..., n_mels, frames)`` natural-log mel spectrogram.
+    """
+    mel = torch.matmul(power_spec.transpose(-1, -2), fb.to(power_spec.dtype)).transpose(-1, -2)
+    return torch.log(mel + eps)

@@ -1,0 +1,143 @@
+"""DSPEC/DMEL against independent numpy/librosa computations and finite differences."""
+import librosa
+import numpy as np
+import pytest
+import torch
+
+from models import functional as F
+from models.frontends import DMEL, FixedMel, GaussianSpectrogram
+
+
+def numpy_gaussian_window(lambd, length):
+    m = np.arange(length)
+    w = np.exp(-0.5 * ((m - length / 2) / lambd) ** 2)
+    return w / np.sqrt(np.sum(w**2))
+
+
+def numpy_power_spectrogram(x, window, n_fft, hop):
+    """Direct DFT of zero-padded, windowed frames (center=True)."""
+    pad = n_fft // 2
+    xp = np.concatenate([np.zeros(pad), x, np.zeros(pad)])
+    left = (n_fft - len(window)) // 2
+    wpad = np.zeros(n_fft)
+    wpad[left:left + len(window)] = window
+    n_frames = len(x) // hop + 1
+    k = np.arange(n_fft // 2 + 1)[:, None]
+    m = np.arange(n_fft)[None, :]
+    dft = np.exp(-2j * np.pi * k * m / n_fft)
+    frames = np.stack([xp[t * hop:t * hop + n_fft] * wpad for t in range(n_frames)], axis=1)
+    return np.abs(dft @ frames) ** 2  # (n_fft // 2 + 1, n_frames)
+
+
+@pytest.mark.parametrize("mode,lambd,n_points,hop", [("full", 6.38, 128, 1), ("full", 1.3, 96, 3),
+                                                      ("optimized", 13.3, 800, 80), ("optimized", 50.0, 1000, 80)])
+def test_spectrogram_matches_numpy_dft(mode, lambd, n_points, hop):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(n_points)
+    layer = GaussianSpectrogram(lambd, n_points, hop_length=hop, window_mode=mode, remove_mean=False)
+    got = layer(torch.from_numpy(x)[None]).detach().numpy()[0]
+    length, n_fft = F.window_geometry(lambd, n_points, mode)
+    want = numpy_power_spectrogram(x, numpy_gaussian_window(lambd, length), n_fft, hop)
+    assert got.shape == want.shape
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4 * want.max())
+
+
+def test_window_geometry():
+    assert F.window_geometry(6.38, 128, "full") == (128, 256)
+    assert F.window_geometry(8000 * 0.035 / 6, 5500, "optimized") == (512, 512)   # 35 ms at 8 kHz
+    assert F.window_geometry(8000 * 0.300 / 6, 5500, "optimized") == (4096, 4096)  # 300 ms
+    assert F.ms_to_lambd(F.lambd_to_ms(13.0, 8000), 8000) == pytest.approx(13.0)
+
+
+def test_dmel_matches_librosa_mel():
+    sr, n_points, hop, n_mels, lambd = 8000, 1600, 80, 40, 50.0
+    x = np.random.default_rng(1).standard_normal(n_points)
+    layer = DMEL(sample_rate=sr, n_mels=n_mels, init_lambd=lambd, n_points=n_points, hop_length=hop,
+                 window_mode="optimized", remove_mean=False).double()
+    got = layer(torch.from_numpy(x)[None]).detach().numpy()[0]
+    length, n_fft = F.window_geometry(lambd, n_points, "optimized")
+    window = numpy_gaussian_window(lambd, length)
+    spec = np.abs(librosa.stft(x, n_fft=n_fft, hop_length=hop, window=window, center=True,
+                               pad_mode="constant")) ** 2
+    fb = librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels, htk=True, norm=None, fmin=0.0, fmax=sr / 2)
+    want = np.log(fb @ spec + 1e-10)
+    # torchaudio builds its filterbank in float32: ~1e-5 relative differences to librosa's float64 one
+    np.testing.assert_allclose(got, want, rtol=0, atol=5e-4)
+
+
+@pytest.mark.parametrize("mode,n_points,hop,lambd,chunk", [("full", 128, 1, 6.38, None), ("optimized", 5500, 80, 400.0, 3)])
+def test_batch_equals_per_example(mode, n_points, hop, lambd, chunk):
+    x = torch.randn(7, n_points)
+    layer = DMEL(sample_rate=8000, n_mels=32, init_lambd=lambd, n_points=n_points, hop_length=hop,
+                 window_mode=mode, chunk_size=chunk)
+    with torch.no_grad():
+        batch = layer(x)
+        single = torch.cat([layer(x[i:i + 1]) for i in range(len(x))])
+    torch.testing.assert_close(batch, single, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("mode,n_points,hop,lambd", [("full", 64, 1, 5.0), ("optimized", 600, 40, 30.0)])
+def test_lambda_gradient_matches_finite_differences(mode, n_points, hop, lambd):
+    """d(loss)/d(lambd) in float64 against central differences (lambd stays inside one power of two)."""
+    torch.manual_seed(0)
+    x = torch.randn(3, n_points, dtype=torch.float64)
+    kwargs = dict(sample_rate=8000, n_mels=16, n_points=n_points, hop_length=hop, window_mode=mode)
+    layer = DMEL(init_lambd=lambd, **kwargs).double()
+    weights = torch.randn_like(layer(x))
+
+    def loss_at(value):
+        with torch.no_grad():
+            layer.lambd.fill_(value)
+        return (layer(x) * weights).sum()
+
+    loss = loss_at(lambd)
+    loss.backward()
+    eps = 1e-4
+    numeric = (loss_at(lambd + eps).item() - loss_at(lambd - eps).item()) / (2 * eps)
+    assert layer.lambd.grad.item() == pytest.approx(numeric, rel=1e-5)
+
+
+def test_empty_mel_filters_warn():
+    """10 ms at 8 kHz -> n_fft 128 -> 65 bins; 3 of 64 mel filters are empty."""
+    layer = DMEL(sample_rate=8000, n_mels=64, init_lambd=F.ms_to_lambd(10, 8000), n_points=5500, hop_length=80,
+                 window_mode="optimized")
+    with pytest.warns(UserWarning, match="3 of 64 mel filters are empty at n_fft=128"):
+        layer(torch.randn(2, 5500))
+
+
+def test_filterbank_cached_per_n_fft():
+    layer = DMEL(sample_rate=8000, n_mels=32, init_lambd=50.0, n_points=2000, hop_length=80,
+                 window_mode="optimized")
+    layer(torch.randn(2, 2000))
+    layer(torch.randn(2, 2000))
+    assert len(layer._fbanks) == 1
+    with torch.no_grad():
+        layer.lambd.fill_(200.0)
+    layer(torch.randn(2, 2000))
+    assert sorted(k[0] for k in layer._fbanks) == [512, 2048]
+
+
+def test_lambda_range_guard():
+    with pytest.raises(ValueError, match="outside"):
+        GaussianSpectrogram(500.0, n_points=128)
+    layer = GaussianSpectrogram(5.0, n_points=128)
+    with torch.no_grad():
+        layer.lambd.fill_(-1e-3)  # collapsed through the absolute value
+    assert layer.effective_lambd().item() == pytest.approx(layer.min_lambd)
+    layer.lambd.data.fill_(1e4)
+    layer.project_()
+    assert layer.lambd.item() == pytest.approx(128.0)
+
+
+def test_frozen_window_is_not_a_parameter_to_train():
+    layer = GaussianSpectrogram(6.38, n_points=128, trainable=False)
+    assert not layer.lambd.requires_grad
+    out = layer(torch.randn(2, 128))
+    assert not out.requires_grad
+
+
+def test_fixed_mel_shape_and_finite():
+    layer = FixedMel(sample_rate=8000, win_ms=25, hop_length=80, n_mels=64)
+    out = layer(torch.randn(3, 5500))
+    assert out.shape == (3, 64, 5500 // 80 + 1)
+    assert torch.isfinite(out).all()

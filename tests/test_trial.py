@@ -1,0 +1,92 @@
+"""The trial logic without Ray: reports, early stopping, checkpoints and exact resume."""
+import shutil
+
+import pytest
+import torch
+
+from models.classifiers import build_model
+from training.config import resolve_config
+from training.loop import make_optimizer
+from training.trial import run_trial
+
+SMALL = {"n_samples": 300, "batch_size": 64, "init_lambd": 1.276, "checkpoint_every": 1}
+
+
+def collect(tmp_path):
+    reports = []
+
+    def report(metrics, ckpt):
+        saved = None
+        if ckpt is not None:
+            saved = tmp_path / f"ckpt_{metrics['epoch']}"
+            shutil.copytree(ckpt, saved)
+        reports.append((metrics, saved))
+
+    return reports, report
+
+
+def test_reports_and_final_test(tmp_path):
+    reports, report = collect(tmp_path)
+    final = run_trial({**SMALL, "max_epochs": 3}, report)
+    assert [m["epoch"] for m, _ in reports] == [0, 1, 2]
+    for key in ("loss", "valid_loss", "valid_acc", "best_valid_acc", "lambd_est", "best_lambd_est"):
+        assert key in reports[0][0]
+    assert final["done"] and "test_accuracy" in final and "test_accuracy" not in reports[0][0]
+    last_ckpt = reports[-1][1]
+    assert {p.name for p in last_ckpt.iterdir()} >= {"state.pt", "best_model.pt", "config.json",
+                                                      "predictions.csv", "splits.json"}
+    # lambda moved (trainable), and away from the too-short initial window
+    assert final["lambd_est"] > 1.276
+
+
+def test_fixed_lambda_stays(tmp_path):
+    reports, report = collect(tmp_path)
+    final = run_trial({**SMALL, "max_epochs": 2, "trainable": False}, report)
+    assert final["lambd_est"] == pytest.approx(1.276)
+
+
+def test_early_stopping_by_patience(tmp_path):
+    reports, report = collect(tmp_path)
+    # a learning rate of 0 never lowers the validation loss after the first epoch
+    final = run_trial({**SMALL, "max_epochs": 50, "patience": 2, "lr_model": 0.0, "lr_tf": 0.0}, report)
+    assert final["epoch"] == 2 and final["best_epoch"] == 0 and final["done"]
+
+
+def test_resume_from_checkpoint_is_exact(tmp_path):
+    straight, report = collect(tmp_path / "a")
+    final_straight = run_trial({**SMALL, "max_epochs": 4}, report)
+    resumed, report2 = collect(tmp_path / "b")
+    final_resumed = run_trial({**SMALL, "max_epochs": 4}, report2, restore_dir=str(straight[1][1]))
+    assert [m["epoch"] for m, _ in resumed] == [2, 3]
+    for key in ("loss", "valid_loss", "lambd_est", "test_accuracy"):
+        assert final_resumed[key] == final_straight[key]
+
+
+def test_same_seed_same_numbers(tmp_path):
+    a = run_trial({**SMALL, "max_epochs": 2}, lambda m, c: None)
+    b = run_trial({**SMALL, "max_epochs": 2}, lambda m, c: None)
+    c = run_trial({**SMALL, "max_epochs": 2, "seed": 1}, lambda m, c: None)
+    assert a["loss"] == b["loss"] and a["lambd_est"] == b["lambd_est"]
+    assert a["loss"] != c["loss"]
+
+
+def test_two_learning_rates():
+    cfg = resolve_config({"lr_model": 1e-3, "lr_tf": 1.0})
+    model = build_model(cfg, 128, 3)
+    opt = make_optimizer(model, cfg)
+    assert [g["lr"] for g in opt.param_groups] == [1e-3, 1.0]
+    assert opt.param_groups[1]["params"][0] is model.frontend.lambd
+    frozen = build_model(resolve_config({"trainable": False}), 128, 3)
+    assert len(make_optimizer(frozen, cfg).param_groups) == 1
+
+
+def test_unknown_config_key():
+    with pytest.raises(KeyError, match="did you mean 'init_lambd'"):
+        resolve_config({"init_lambda": 3.0})
+
+
+@pytest.mark.parametrize("name", ["linear_net", "mlp_net", "conv_net"])
+def test_models_return_logits_and_spectrogram(name):
+    model = build_model(resolve_config({"model_name": name}), 128, 3)
+    logits, spec = model(torch.randn(4, 128))
+    assert logits.shape == (4, 3) and spec.shape == (4, 129, 129)

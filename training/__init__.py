@@ -1,0 +1,1 @@
+"""Trial configuration, the training loop and the Ray Tune trial function."""

@@ -1,0 +1,1 @@
+"""Ray Tune runner: search-space assembly, resources, start/resume of an experiment."""

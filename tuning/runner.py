@@ -1,0 +1,145 @@
+"""Assemble a grid from a named search space and run it with Ray Tune, resuming when possible.
+
+The experiment lives in ``<ray_root_dir>/<name>``. Rerunning the same command restores it
+with ``Tuner.restore`` (finished trials kept, unfinished ones continued from their last
+checkpoint); a new ``Tuner`` would silently start over.
+"""
+from __future__ import annotations
+
+import ast
+import json
+import os
+from pathlib import Path
+
+from ray import tune
+
+import search_spaces
+from training.config import resolve_config
+from training.trial import train_trial
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# checkpointing on every improvement is intended; Tune's snapshot-frequency warning is noise here
+os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+SPACE_FILE = "harness_space.json"  # the param space an experiment was started with
+
+
+class ConfigError(ValueError):
+    """A user mistake in the command line or search space; the message says what to do."""
+
+
+def parse_overrides(items: list[str]) -> dict:
+    """``["key=value", ...]`` -> dict. Values are Python literals (``True``, ``1e-3``, ``[1, 2]``)
+    or plain strings; a list becomes a grid axis."""
+    out = {}
+    for item in items:
+        if "=" not in item:
+            raise ConfigError(f"--set expects key=value, got {item!r}")
+        key, raw = item.split("=", 1)
+        try:
+            value = ast.literal_eval(raw)
+        except (ValueError, SyntaxError):
+            value = raw
+        out[key.strip()] = value
+    return out
+
+
+def build_space(name: str, max_epochs: int, num_samples: int, overrides: dict | None = None,
+                data_dir: str | None = None) -> dict:
+    """The param space: the named grid, overrides applied, ``seed`` in ``0..num_samples-1``.
+
+    Seeds are a grid axis, so sample ``k`` of every configuration is seeded ``k`` and the
+    trainable and fixed runs of one seed see the same data.
+    """
+    try:
+        space = search_spaces.get_space(name, max_epochs)
+    except KeyError as err:
+        raise ConfigError(err.args[0]) from None
+    for key, value in (overrides or {}).items():
+        space[key] = tune.grid_search(value) if isinstance(value, list) else value
+    space["seed"] = tune.grid_search(list(range(num_samples)))
+    if data_dir is not None:
+        space["data_dir"] = str(Path(data_dir).resolve())
+    try:
+        resolve_config({k: v for k, v in space.items()})
+    except KeyError as err:
+        raise ConfigError(err.args[0]) from None
+    return space
+
+
+def _space_repr(space: dict) -> str:
+    return json.dumps({k: (v if not isinstance(v, dict) else v.get("grid_search", v)) for k, v in space.items()},
+                      sort_keys=True, default=str)
+
+
+def trial_resources(cpus_per_trial: float, gpus_per_trial: float | None) -> dict:
+    """Resources per trial, chosen after ``ray.init``: a GPU fraction only if the cluster has GPUs
+    (a GPU request on a GPU-less cluster would leave trials pending forever)."""
+    import ray
+
+    n_gpus = ray.cluster_resources().get("GPU", 0)
+    if gpus_per_trial is None:
+        gpus_per_trial = 1 / 3 if n_gpus > 0 else 0
+    if gpus_per_trial > 0 and n_gpus == 0:
+        raise ConfigError(f"--gpus_per_trial={gpus_per_trial} but the Ray cluster has no GPU; "
+                          "use --gpus_per_trial=0 (the default without CUDA)")
+    resources = {"cpu": cpus_per_trial}
+    if gpus_per_trial > 0:
+        resources["gpu"] = gpus_per_trial
+    return resources
+
+
+def init_ray(address: str | None, num_cpus: int | None = None) -> None:
+    """Start a local Ray (``address=None``) or join a cluster (``auto`` or ``host:port``).
+
+    The trial code reaches the workers through ``PYTHONPATH`` locally and through the runtime
+    environment's ``working_dir`` on a cluster, so nothing needs installing there.
+    """
+    import ray
+
+    if address:
+        ray.init(address=address, runtime_env={"working_dir": str(PROJECT_ROOT), "excludes": [
+            ".git", ".venv", "data", "results", "ray_results", "cache"]})
+    else:
+        path = os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")]))
+        ray.init(address="local", num_cpus=num_cpus, include_dashboard=False,
+                 object_store_memory=512 * 1024**2, runtime_env={"env_vars": {"PYTHONPATH": path}})
+
+
+def run_experiment(space: dict, exp_dir: str | Path, resources: dict, max_concurrent: int | None = None,
+                   verbose: int = 1):
+    """Run (or resume) the experiment in ``exp_dir``; return Tune's ``ResultGrid``."""
+    exp_dir = Path(exp_dir).resolve()
+    trainable = tune.with_resources(train_trial, resources)
+    if tune.Tuner.can_restore(str(exp_dir)):
+        stored = (exp_dir / SPACE_FILE).read_text() if (exp_dir / SPACE_FILE).exists() else None
+        if stored is not None and stored != _space_repr(space):
+            print(f"note: {exp_dir} was started with a different search space; resuming it as it was "
+                  "stored. Use --fresh to start over with the new one.")
+        print(f"resuming the experiment in {exp_dir}")
+        tuner = tune.Tuner.restore(str(exp_dir), trainable=trainable, resume_errored=True)
+    else:
+        tuner = tune.Tuner(
+            trainable,
+            param_space=space,
+            tune_config=tune.TuneConfig(num_samples=1, max_concurrent_trials=max_concurrent, reuse_actors=True),
+            run_config=tune.RunConfig(
+                storage_path=str(exp_dir.parent), name=exp_dir.name, verbose=verbose,
+                checkpoint_config=tune.CheckpointConfig(num_to_keep=1)),
+        )
+        exp_dir.mkdir(parents=True, exist_ok=True)
+        (exp_dir / SPACE_FILE).write_text(_space_repr(space))
+    return tuner.fit()
+
+
+def summarize(results) -> tuple[int, int, int]:
+    """Print one line per trial; return ``(finished, unfinished, errored)`` counts."""
+    df = results.get_dataframe()
+    finished = int(df["done"].fillna(False).astype(bool).sum()) if "done" in df else 0
+    errored = len(results.errors)
+    cols = [c for c in ("config/model_name", "config/trainable", "config/init_lambd", "config/seed",
+                        "epoch", "best_lambd_est", "best_valid_acc", "test_accuracy") if c in df]
+    if len(df):
+        print(df[cols].to_string(index=False))
+    return finished, len(df) - finished - errored, errored
+
+
