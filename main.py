@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 from corpora import DOWNLOAD_HINTS
+from search_spaces import canonical_name
 from tuning.runner import ConfigError, build_space, init_ray, parse_overrides, run_experiment, summarize, \
     trial_resources
 
@@ -47,7 +48,7 @@ def main(argv=None) -> int:
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    exp_dir = Path(args.ray_root_dir).resolve() / args.name
+    exp_dir = Path(args.ray_root_dir).resolve() / canonical_name(args.name)
     if args.fresh and exp_dir.exists():
         aside = exp_dir.with_name(f"{exp_dir.name}.old-{time.strftime('%Y%m%d-%H%M%S')}")
         shutil.move(exp_dir, aside)

@@ -11,11 +11,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from figures import time_frequency
+from figures import audio_mnist, time_frequency
 from figures.results import load_experiment
 
-# experiment name -> module with produce(df, histories, split, figure_dir, table_dir)
-EXPERIMENTS = {"time_frequency": time_frequency}
+# modules with produce(load, split, figure_dir, table_dir)
+FIGURES = (time_frequency, audio_mnist)
 
 
 def main(argv=None) -> int:
@@ -26,17 +26,20 @@ def main(argv=None) -> int:
     p.add_argument("--results_dir", default="results")
     args = p.parse_args(argv)
     fig_dir, table_dir = Path(args.results_dir) / "figures", Path(args.results_dir) / "tables"
-    time_frequency.data_example(fig_dir)
-    for name, module in EXPERIMENTS.items():
+
+    def load(name):
         exp_dir = Path(args.ray_root_dir) / name
         if not exp_dir.is_dir():
             print(f"{name}: no experiment at {exp_dir.resolve()}; skipped (run main.py --name={name})")
-            continue
+            return None
         df, histories = load_experiment(exp_dir)
         if df.empty:
             print(f"{name}: no finished trials yet; skipped")
-            continue
-        module.produce(df, histories, args.split, fig_dir, table_dir)
+            return None
+        return df, histories
+
+    for module in FIGURES:
+        module.produce(load, args.split, fig_dir, table_dir)
     return 0
 
 

@@ -60,8 +60,14 @@ def table4(df: pd.DataFrame, acc_col: str) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def produce(df: pd.DataFrame, histories: dict, split: str, out_dir: Path, table_dir: Path) -> None:
-    """Figure 2, Table 4 and the lambda-over-epochs plot from the finished trials in ``df``."""
+def produce(load, split: str, out_dir: Path, table_dir: Path) -> None:
+    """Figure 1, figure 2, Table 4 and the lambda-over-epochs plot; ``load(name)`` gives
+    ``(df, histories)`` of an experiment or ``None``."""
+    data_example(out_dir)
+    loaded = load("time_frequency")
+    if loaded is None:
+        return
+    df, histories = loaded
     acc_col = "test_accuracy" if split == "test" else "best_valid_acc"
     fig = accuracy_and_window_grid(df, acc_col, "config/init_lambd", "best_lambd_est", "samples",
                                    reference=SIGMA_REF, reference_label="σ_ref")

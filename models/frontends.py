@@ -18,10 +18,10 @@ from torch import nn
 
 from models import functional as F
 
-# Above this FFT size the batch is processed in chunks (see benchmarks/bench_frontend.py:
-# on a 2-core CPU a whole batch of 64 at n_fft >= 2048 is memory-bound and slower).
-CHUNK_FROM_N_FFT = 2048
-CHUNK_SIZE = 8
+# Working-set bound for one STFT call, in frame samples (frames x n_fft). Larger calls are
+# memory-bound on CPU: at 300 ms / n_fft 4096 a whole batch of 64 is ~3x slower than chunks of
+# 2 (benchmarks/bench_frontend.py). 2**20 keeps short windows batched and long ones chunked.
+CHUNK_ELEMENTS = 2**20
 
 
 class GaussianSpectrogram(nn.Module):
@@ -37,8 +37,8 @@ class GaussianSpectrogram(nn.Module):
         trainable: learn ``lambd``; ``False`` freezes it (the baseline).
         remove_mean: subtract each example's mean before the transform (as the paper).
         min_lambd: floor for lambda in samples; the ceiling is ``n_points``.
-        chunk_size: examples per STFT call; ``None`` picks by n_fft (whole batch below
-            ``CHUNK_FROM_N_FFT``, chunks of ``CHUNK_SIZE`` above).
+        chunk_size: examples per STFT call; ``None`` picks ``CHUNK_ELEMENTS // (frames * n_fft)``
+            (at least 1), so short windows run as one batch and long ones in small chunks.
 
     Input ``(batch, n_points)``; output ``(batch, n_fft // 2 + 1, n_points // hop_length + 1)``.
     """
@@ -77,8 +77,9 @@ class GaussianSpectrogram(nn.Module):
         win_length, n_fft = self.geometry()
         window = F.gaussian_window(lambd, win_length, self.normalize_window)
         chunk = self.chunk_size
-        if chunk is None and n_fft >= CHUNK_FROM_N_FFT:
-            chunk = CHUNK_SIZE
+        if chunk is None:
+            frames = x.shape[-1] // self.hop_length + 1
+            chunk = max(1, CHUNK_ELEMENTS // (frames * n_fft))
         return F.power_spectrogram(x, window, n_fft, self.hop_length, chunk)
 
 

@@ -97,7 +97,7 @@ def run_trial(config: dict, report: Report, restore_dir: str | None = None) -> d
         metrics = {"epoch": epoch, "loss": loss, "valid_loss": valid.loss, "valid_acc": valid.accuracy,
                    "best_valid_loss": st["best_valid_loss"], "best_valid_acc": st["best_valid_acc"],
                    "best_epoch": st["best_epoch"], "lambd_est": lambd, "best_lambd_est": st["best_lambd"],
-                   "done": done}
+                   "done": done, "test_loss": math.nan, "test_accuracy": math.nan}  # fixed schema for progress.csv
         if sample_rate:
             metrics["lambd_ms"] = lambd_to_ms(lambd, sample_rate)
             metrics["best_lambd_ms"] = lambd_to_ms(st["best_lambd"], sample_rate)

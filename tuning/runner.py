@@ -96,6 +96,8 @@ def init_ray(address: str | None, num_cpus: int | None = None) -> None:
     """
     import ray
 
+    if ray.is_initialized():
+        return
     if address:
         ray.init(address=address, runtime_env={"working_dir": str(PROJECT_ROOT), "excludes": [
             ".git", ".venv", "data", "results", "ray_results", "cache"]})

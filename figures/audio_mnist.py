@@ -1,0 +1,63 @@
+"""FSDD experiment: figure ``test_audio_mnist`` (figure-2 layout, windows in ms), Table-3-style table,
+lambda curves. The fixed torchaudio 25 ms reference (``audio_mnist_reference``) is added when run."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from figures.plotting import accuracy_and_window_grid, lambda_curves, save
+from figures.results import mean_std, write_table
+
+SAMPLE_RATE = 8000
+# DMEL paper, Table 3 (AudioMNIST, LNet = mel_linear_net, 10 runs): init ms -> (learned ms, DMEL, fixed)
+PAPER_TABLE3 = {10: ("(314, 442)", "94.9 ± 1.0", "89.3 ± 1.0"), 35: ("(398, 484)", "95.0 ± 0.8", "91.9 ± 1.2"),
+                300: ("(516, 608)", "95.3 ± 0.6", "95.3 ± 0.8")}
+
+
+def _with_ms(df: pd.DataFrame) -> pd.DataFrame:
+    df = df.copy()
+    df["init_ms"] = (6000.0 * df["config/init_lambd"] / SAMPLE_RATE).round(1)
+    return df
+
+
+def table3(df: pd.DataFrame, ref: pd.DataFrame | None, acc_col: str) -> pd.DataFrame:
+    rows = []
+    for (model, init), part in df.groupby(["config/model_name", "init_ms"]):
+        tr, fx = part[part["config/trainable"] == True], part[part["config/trainable"] == False]  # noqa: E712
+        paper = PAPER_TABLE3.get(int(round(init))) if model == "mel_linear_net" else None
+        ref_part = ref[ref["config/model_name"] == model] if ref is not None else None
+        rows.append({
+            "model": model, "init (ms)": f"{init:g}",
+            "learned (ms, min-max)": f"({tr['best_lambd_ms'].min():.0f}, {tr['best_lambd_ms'].max():.0f})"
+            if len(tr) else "-",
+            "DMEL acc %": mean_std(tr[acc_col]), "fixed acc %": mean_std(fx[acc_col]),
+            "torchaudio 25 ms %": mean_std(ref_part[acc_col]) if ref_part is not None else "not run",
+            "n": f"{len(tr)}/{len(fx)}",
+            "AudioMNIST paper learned": paper[0] if paper else "-", "AudioMNIST paper DMEL %": paper[1] if paper else "-",
+            "AudioMNIST paper fixed %": paper[2] if paper else "-",
+        })
+    return pd.DataFrame(rows)
+
+
+def produce(load, split: str, out_dir: Path, table_dir: Path) -> None:
+    """``load(name)`` gives ``(df, histories)`` of an experiment or ``None``."""
+    loaded = load("audio_mnist")
+    if loaded is None:
+        return
+    df, histories = _with_ms(loaded[0]), loaded[1]
+    ref = load("audio_mnist_reference")
+    ref_df = ref[0] if ref is not None else None
+    acc_col = "test_accuracy" if split == "test" else "best_valid_acc"
+    fig = accuracy_and_window_grid(df, acc_col, "init_ms", "best_lambd_ms", "ms")
+    if ref_df is not None:
+        for ax_row, model in zip(fig.axes[::2], sorted(df["config/model_name"].unique())):
+            acc = ref_df.loc[ref_df["config/model_name"] == model, acc_col] * 100
+            if len(acc):
+                ax_row.axhline(acc.mean(), color="gray", ls=":", label="torchaudio Hann 25 ms")
+                ax_row.legend(fontsize=8)
+    save(fig, out_dir, f"{split}_audio_mnist")
+    write_table(table3(df, ref_df, acc_col), table_dir, f"{split}_audio_mnist",
+                f"FSDD (protocol dmel), {split} accuracy, mean ± std over samples. The paper's columns are "
+                "AudioMNIST (DMEL Table 3, LNet = mel_linear_net): a trend to compare, not a number to match.")
+    save(lambda_curves(df, histories, "init_ms", "lambd_ms", "ms"), out_dir, "lambda_curves_audio_mnist")
