@@ -29,16 +29,11 @@ class MLPHead(nn.Sequential):
                          nn.Linear(hidden, n_classes))
 
 
-class _AddChannel(nn.Module):
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, F, T) -> (B, 1, F, T)
-        return x.unsqueeze(1)
-
-
 class ConvHead(nn.Sequential):
     """5x5 'same' conv with ``channels`` maps -> ReLU -> FC ``hidden`` -> ReLU -> FC classes."""
 
     def __init__(self, in_shape: tuple[int, int], n_classes: int, channels: int = 32, hidden: int = 32):
-        super().__init__(_AddChannel(), nn.Conv2d(1, channels, 5, padding="same"),
+        super().__init__(nn.Unflatten(1, (1, in_shape[0])), nn.Conv2d(1, channels, 5, padding="same"),
                          nn.ReLU(), nn.Flatten(), nn.Linear(channels * math.prod(in_shape), hidden), nn.ReLU(),
                          nn.Linear(hidden, n_classes))
 

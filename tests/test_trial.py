@@ -1,4 +1,5 @@
 """The trial logic without Ray: reports, early stopping, checkpoints and exact resume."""
+import math
 import shutil
 
 import pytest
@@ -31,7 +32,8 @@ def test_reports_and_final_test(tmp_path):
     assert [m["epoch"] for m, _ in reports] == [0, 1, 2]
     for key in ("loss", "valid_loss", "valid_acc", "best_valid_acc", "lambd_est", "best_lambd_est"):
         assert key in reports[0][0]
-    assert final["done"] and "test_accuracy" in final and "test_accuracy" not in reports[0][0]
+    assert final["done"] and 0 <= final["test_accuracy"] <= 1
+    assert all(math.isnan(m["test_accuracy"]) for m, _ in reports[:-1])  # tested once, at the end
     last_ckpt = reports[-1][1]
     assert {p.name for p in last_ckpt.iterdir()} >= {"state.pt", "best_model.pt", "config.json",
                                                       "predictions.csv", "splits.json"}
@@ -90,3 +92,30 @@ def test_models_return_logits_and_spectrogram(name):
     model = build_model(resolve_config({"model_name": name}), 128, 3)
     logits, spec = model(torch.randn(4, 128))
     assert logits.shape == (4, 3) and spec.shape == (4, 129, 129)
+
+
+@pytest.mark.parametrize("name", ["mel_linear_net", "mel_mlp_net", "mel_conv_net"])
+@pytest.mark.parametrize("frontend", ["gaussian", "torchaudio_mel"])
+def test_mel_models(name, frontend):
+    cfg = resolve_config({"model_name": name, "frontend": frontend, "window_mode": "optimized", "hop_length": 80,
+                          "init_lambd": 8000 * 0.035 / 6})
+    model = build_model(cfg, 5500, 10, sample_rate=8000)
+    x = torch.randn(3, 5500)
+    logits, spec = model(x)
+    assert logits.shape == (3, 10) and spec.shape == (3, 64, 69)
+    model.eval()  # dropout off: evaluation is deterministic
+    torch.testing.assert_close(model(x)[0], model(x)[0])
+    assert (model.gaussian_spectrogram() is None) == (frontend == "torchaudio_mel")
+
+
+def test_mel_linear_net_dropout_active_in_training():
+    cfg = resolve_config({"model_name": "mel_linear_net", "window_mode": "optimized", "hop_length": 80,
+                          "init_lambd": 46.7})
+    model = build_model(cfg, 5500, 10, sample_rate=8000).train()
+    x = torch.randn(2, 5500)
+    assert not torch.allclose(model(x)[0], model(x)[0])
+
+
+def test_fixed_mel_needs_mel_model():
+    with pytest.raises(ValueError, match="needs a mel model"):
+        build_model(resolve_config({"model_name": "linear_net", "frontend": "torchaudio_mel"}), 128, 3, 8000)
