@@ -8,6 +8,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
+from matplotlib.ticker import NullFormatter, ScalarFormatter  # noqa: E402
 
 COLORS = {True: "tab:blue", False: "tab:orange"}
 LABELS = {True: "trainable", False: "fixed"}
@@ -46,11 +47,18 @@ def accuracy_and_window_grid(df: pd.DataFrame, acc_col: str, init_col: str, lear
                             marker="o", capsize=3, color=COLORS[trainable], label=LABELS[trainable])
         if reference is not None:
             ax_win.axhline(reference, color="gray", ls="--", lw=1, label=reference_label)
+        inits = sorted(sub[init_col].unique())
         for ax in (ax_acc, ax_win):
             ax.set_xscale("log")
+            ax.set_xticks(inits)
+            ax.xaxis.set_major_formatter(ScalarFormatter())
+            ax.xaxis.set_minor_formatter(NullFormatter())
             ax.set_xlabel(f"initial window ({unit})")
             ax.grid(alpha=0.3)
         ax_win.set_yscale("log")
+        ax_win.set_yticks(sorted(set(inits) | ({reference} if reference is not None else set())))
+        ax_win.yaxis.set_major_formatter(ScalarFormatter())
+        ax_win.yaxis.set_minor_formatter(NullFormatter())
         ax_acc.set_ylabel("accuracy (%)")
         ax_win.set_ylabel(f"learned window ({unit})")
         ax_acc.set_title(model)
