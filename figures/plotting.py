@@ -87,6 +87,8 @@ def lambda_curves(df: pd.DataFrame, histories: dict[str, pd.DataFrame], init_col
         for i, init in enumerate(inits):
             ax.plot([], [], color=cmap(i / max(len(inits) - 1, 1)), label=f"init {init:g} {unit}")
         ax.set_yscale("log")
+        ax.yaxis.set_major_formatter(ScalarFormatter())
+        ax.yaxis.set_minor_formatter(NullFormatter())
         ax.set_xlabel("epoch")
         ax.set_ylabel(f"window ({unit})")
         ax.set_title(model)
