@@ -10,7 +10,9 @@ DATA=${DATA_DIR:-$(pwd)/data/audio-mnist}
 "$PY" main.py --name=time_frequency --num_samples=1 --max_epochs=30 --set n_samples=600 \
     --ray_root_dir="$ROOT" --data_dir="$DATA"
 if [ -d "$DATA/recordings" ]; then
-    "$PY" main.py --name=audio_mnist --num_samples=1 --max_epochs=8 --ray_root_dir="$ROOT" --data_dir="$DATA"
+    for name in audio_mnist audio_mnist_reference; do
+        "$PY" main.py --name=$name --num_samples=1 --max_epochs=25 --ray_root_dir="$ROOT" --data_dir="$DATA"
+    done
 else
     echo "FSDD not found at $DATA: skipping audio_mnist (sh download_data.sh fetches it)"
 fi

@@ -11,8 +11,10 @@ MAX_EPOCHS=${MAX_EPOCHS:-10000}
 "$PY" main.py --num_samples="$NUM_SAMPLES" --max_epochs="$MAX_EPOCHS" --name=time_frequency \
     --ray_root_dir="$ROOT" --data_dir="$DATA"
 if [ -d "$DATA/recordings" ]; then
-    "$PY" main.py --num_samples="$NUM_SAMPLES" --max_epochs="${AUDIO_MAX_EPOCHS:-1000}" --name=audio_mnist \
-        --ray_root_dir="$ROOT" --data_dir="$DATA"
+    for name in audio_mnist audio_mnist_reference; do
+        "$PY" main.py --num_samples="$NUM_SAMPLES" --max_epochs="${AUDIO_MAX_EPOCHS:-1000}" --name=$name \
+            --ray_root_dir="$ROOT" --data_dir="$DATA"
+    done
 else
     echo "FSDD not found at $DATA: skipping audio_mnist (sh download_data.sh fetches it)"
 fi
