@@ -69,15 +69,7 @@ def run_trial(config: dict, report: Report, restore_dir: str | None = None) -> d
     best_weights = copy.deepcopy(model.state_dict())
 
     if restore_dir is not None:
-        saved = torch.load(Path(restore_dir) / "state.pt", map_location=device, weights_only=False)
-        model.load_state_dict(saved["model"])
-        opt.load_state_dict(saved["optimizer"])
-        best_weights = torch.load(Path(restore_dir) / "best_model.pt", map_location=device)
-        st = saved["state"]
-        gen.set_state(saved["rng"]["generator"])
-        torch.set_rng_state(saved["rng"]["torch"])
-        np.random.set_state(saved["rng"]["numpy"])
-        random.setstate(saved["rng"]["python"])
+        st, best_weights = _load_checkpoint(Path(restore_dir), model, opt, gen, device)
 
     sample_rate = data.sample_rate
     metrics: dict = {}
@@ -109,18 +101,34 @@ def run_trial(config: dict, report: Report, restore_dir: str | None = None) -> d
             report(metrics, None)
             continue
         with tempfile.TemporaryDirectory() as ckpt:
-            torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "state": st,
-                        "rng": {"generator": gen.get_state(), "torch": torch.get_rng_state(),
-                                "numpy": np.random.get_state(), "python": random.getstate()}},
-                       Path(ckpt) / "state.pt")
-            torch.save(best_weights, Path(ckpt) / "best_model.pt")
-            (Path(ckpt) / "config.json").write_text(json.dumps(cfg, indent=1, default=str))
+            _save_checkpoint(Path(ckpt), model, opt, gen, st, best_weights, cfg)
             if done:
-                _write_test_artifacts(ckpt, metrics.pop("_test_pred"), data)
+                _write_test_artifacts(Path(ckpt), metrics.pop("_test_pred"), data)
             report(metrics, ckpt)
         if done:
             break
     return metrics
+
+
+def _save_checkpoint(ckpt: Path, model, opt, gen, st: dict, best_weights: dict, cfg: dict) -> None:
+    """Everything a resume needs (weights, optimizer, counters, every RNG) plus the best weights."""
+    torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "state": st,
+                "rng": {"generator": gen.get_state(), "torch": torch.get_rng_state(),
+                        "numpy": np.random.get_state(), "python": random.getstate()}}, ckpt / "state.pt")
+    torch.save(best_weights, ckpt / "best_model.pt")
+    (ckpt / "config.json").write_text(json.dumps(cfg, indent=1, default=str))
+
+
+def _load_checkpoint(ckpt: Path, model, opt, gen, device) -> tuple[dict, dict]:
+    """Restore what :func:`_save_checkpoint` wrote; returns ``(counters, best weights)``."""
+    saved = torch.load(ckpt / "state.pt", map_location=device, weights_only=False)
+    model.load_state_dict(saved["model"])
+    opt.load_state_dict(saved["optimizer"])
+    gen.set_state(saved["rng"]["generator"])
+    torch.set_rng_state(saved["rng"]["torch"])
+    np.random.set_state(saved["rng"]["numpy"])
+    random.setstate(saved["rng"]["python"])
+    return saved["state"], torch.load(ckpt / "best_model.pt", map_location=device)
 
 
 def _final_test(model, best_weights, data, cfg, device) -> dict:
@@ -132,10 +140,10 @@ def _final_test(model, best_weights, data, cfg, device) -> dict:
     return {"test_loss": test.loss, "test_accuracy": test.accuracy, "_test_pred": test.predictions}
 
 
-def _write_test_artifacts(ckpt: str, predictions: np.ndarray, data) -> None:
+def _write_test_artifacts(ckpt: Path, predictions: np.ndarray, data) -> None:
     pd.DataFrame({"id": data.ids_test, "label": data.y_test.numpy(), "prediction": predictions}).to_csv(
-        Path(ckpt) / "predictions.csv", index=False)
-    (Path(ckpt) / "splits.json").write_text(json.dumps(
+        ckpt / "predictions.csv", index=False)
+    (ckpt / "splits.json").write_text(json.dumps(
         {"train": data.ids_train, "valid": data.ids_valid, "test": data.ids_test}))
 
 
