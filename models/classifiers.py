@@ -77,7 +77,7 @@ def build_frontend(config: dict, n_points: int, sample_rate: int | None) -> nn.M
                         n_mels=config["n_mels"])
     spec_kwargs = dict(init_lambd=config["init_lambd"], n_points=n_points, hop_length=config["hop_length"],
                        window_mode=config["window_mode"], normalize_window=config["normalize_window"],
-                       trainable=config["trainable"])
+                       trainable=config["trainable"], min_lambd=config["min_lambd"])
     if feature == "mel":
         return DMEL(sample_rate=sample_rate, n_mels=config["n_mels"], **spec_kwargs)
     return GaussianSpectrogram(**spec_kwargs)

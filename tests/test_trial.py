@@ -119,3 +119,12 @@ def test_mel_linear_net_dropout_active_in_training():
 def test_fixed_mel_needs_mel_model():
     with pytest.raises(ValueError, match="needs a mel model"):
         build_model(resolve_config({"model_name": "linear_net", "frontend": "torchaudio_mel"}), 128, 3, 8000)
+
+
+def test_min_lambd_floor_from_config():
+    cfg = resolve_config({"model_name": "mel_linear_net", "window_mode": "optimized", "hop_length": 80,
+                          "init_lambd": 13.3, "min_lambd": 6.7})
+    layer = build_model(cfg, 5500, 10, sample_rate=8000).gaussian_spectrogram()
+    layer.lambd.data.fill_(1.0)
+    layer.project_()
+    assert layer.lambd.item() == pytest.approx(6.7)
