@@ -7,7 +7,7 @@ sh setup_env.sh
 PY="${VENV:-.venv}/bin/python"
 ROOT=${RAY_ROOT_DIR:-$(pwd)/ray_results/quick}
 DATA=${DATA_DIR:-$(pwd)/data/audio-mnist}
-"$PY" main.py --name=time_frequency --num_samples=1 --max_epochs=30 --set n_samples=600 \
+"$PY" main.py --name=time_frequency --num_samples=1 --max_epochs=10 --set n_samples=600 \
     --ray_root_dir="$ROOT" --data_dir="$DATA"
 if [ -d "$DATA/recordings" ]; then
     for name in audio_mnist audio_mnist_reference; do
