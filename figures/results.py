@@ -33,8 +33,9 @@ def mean_std(values: pd.Series, scale: float = 100.0) -> str:
     v = values.dropna() * scale
     if len(v) == 0:
         return "-"
-    std = v.std(ddof=1) if len(v) > 1 else 0.0
-    return f"{v.mean():.1f} ± {std:.1f}"
+    if len(v) == 1:
+        return f"{v.iloc[0]:.1f}"  # one sample: no spread to show
+    return f"{v.mean():.1f} ± {v.std(ddof=1):.1f}"
 
 
 def write_table(df: pd.DataFrame, out_dir: Path, stem: str, caption: str) -> None:
