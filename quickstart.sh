@@ -11,7 +11,7 @@ DATA=${DATA_DIR:-$(pwd)/data/audio-mnist}
     --ray_root_dir="$ROOT" --data_dir="$DATA"
 if [ -d "$DATA/recordings" ]; then
     for name in audio_mnist audio_mnist_reference; do
-        "$PY" main.py --name=$name --num_samples=1 --max_epochs=25 --ray_root_dir="$ROOT" --data_dir="$DATA"
+        "$PY" main.py --name=$name --num_samples=1 --max_epochs=15 --ray_root_dir="$ROOT" --data_dir="$DATA"
     done
 else
     echo "FSDD not found at $DATA: skipping audio_mnist (sh download_data.sh fetches it)"

@@ -49,14 +49,16 @@ def fwd_bwd(layer, x):
 
 
 def loop_original(x, lambd, n_points, hop, mode, mel: dict | None):
-    """Per-example STFT with the filterbank rebuilt for every example (the paper code's algorithm)."""
+    """The paper code's algorithm: one ``torch.stft`` per example, ``|.|^2`` through autograd,
+    the mel filterbank rebuilt for every example."""
     def run():
         lam = lambd.abs()
         length, n_fft = F.window_geometry(float(lam.detach()), n_points, mode)
         outs = []
         for xi in x:
             window = F.gaussian_window(lam, length)
-            spec = F.power_spectrogram(xi - xi.mean(), window, n_fft, hop)
+            spec = torch.stft(xi - xi.mean(), n_fft=n_fft, hop_length=hop, win_length=length, window=window,
+                              center=True, pad_mode="constant", return_complex=True).abs().pow(2)
             if mel:
                 fb, _ = F.mel_filterbank(n_fft, mel["n_mels"], mel["sample_rate"])
                 spec = F.log_mel(spec, fb)
