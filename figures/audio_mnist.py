@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 
 from figures.plotting import accuracy_and_window_grid, lambda_curves, save
-from figures.results import mean_std, write_table
+from figures.results import mean_std, trainable_vs_fixed, write_table
 
 SAMPLE_RATE = 8000
 # DMEL paper, Table 3 (AudioMNIST, LNet = mel_linear_net, 10 runs): init ms -> (learned ms, DMEL, fixed)
@@ -24,16 +24,14 @@ def _with_ms(df: pd.DataFrame) -> pd.DataFrame:
 def table3(df: pd.DataFrame, ref: pd.DataFrame | None, acc_col: str) -> pd.DataFrame:
     rows = []
     for (model, init), part in df.groupby(["config/model_name", "init_ms"]):
-        tr, fx = part[part["config/trainable"] == True], part[part["config/trainable"] == False]  # noqa: E712
+        ours = trainable_vs_fixed(part, acc_col, "best_lambd_ms", ".0f")
         paper = PAPER_TABLE3.get(int(round(init))) if model == "mel_linear_net" else None
         ref_part = ref[ref["config/model_name"] == model] if ref is not None else None
         rows.append({
-            "model": model, "init (ms)": f"{init:g}",
-            "learned (ms, min-max)": f"({tr['best_lambd_ms'].min():.0f}, {tr['best_lambd_ms'].max():.0f})"
-            if len(tr) else "-",
-            "DMEL acc %": mean_std(tr[acc_col]), "fixed acc %": mean_std(fx[acc_col]),
+            "model": model, "init (ms)": f"{init:g}", "learned (ms, min-max)": ours["learned"],
+            "DMEL acc %": ours["trainable"], "fixed acc %": ours["fixed"],
             "torchaudio 25 ms %": mean_std(ref_part[acc_col]) if ref_part is not None else "not run",
-            "n": f"{len(tr)}/{len(fx)}",
+            "n": ours["n"],
             "AudioMNIST paper learned": paper[0] if paper else "-", "AudioMNIST paper DMEL %": paper[1] if paper else "-",
             "AudioMNIST paper fixed %": paper[2] if paper else "-",
         })

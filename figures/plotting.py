@@ -23,6 +23,12 @@ def save(fig, out_dir: Path, stem: str) -> None:
     print(f"wrote {out_dir / stem}.pdf/.png")
 
 
+def _plain_numbers(axis) -> None:
+    """Label a log-scaled axis with plain numbers, no minor labels."""
+    axis.set_major_formatter(ScalarFormatter())
+    axis.set_minor_formatter(NullFormatter())
+
+
 def accuracy_and_window_grid(df: pd.DataFrame, acc_col: str, init_col: str, learned_col: str, unit: str,
                              reference: float | None = None, reference_label: str = ""):
     """One row per model: accuracy vs initial window, learned vs initial window; trainable vs fixed.
@@ -51,14 +57,12 @@ def accuracy_and_window_grid(df: pd.DataFrame, acc_col: str, init_col: str, lear
         for ax in (ax_acc, ax_win):
             ax.set_xscale("log")
             ax.set_xticks(inits)
-            ax.xaxis.set_major_formatter(ScalarFormatter())
-            ax.xaxis.set_minor_formatter(NullFormatter())
+            _plain_numbers(ax.xaxis)
             ax.set_xlabel(f"initial window ({unit})")
             ax.grid(alpha=0.3)
         ax_win.set_yscale("log")
         ax_win.set_yticks(sorted(set(inits) | ({reference} if reference is not None else set())))
-        ax_win.yaxis.set_major_formatter(ScalarFormatter())
-        ax_win.yaxis.set_minor_formatter(NullFormatter())
+        _plain_numbers(ax_win.yaxis)
         ax_acc.set_ylabel("accuracy (%)")
         ax_win.set_ylabel(f"learned window ({unit})")
         ax_acc.set_title(model)
@@ -87,8 +91,7 @@ def lambda_curves(df: pd.DataFrame, histories: dict[str, pd.DataFrame], init_col
         for i, init in enumerate(inits):
             ax.plot([], [], color=cmap(i / max(len(inits) - 1, 1)), label=f"init {init:g} {unit}")
         ax.set_yscale("log")
-        ax.yaxis.set_major_formatter(ScalarFormatter())
-        ax.yaxis.set_minor_formatter(NullFormatter())
+        _plain_numbers(ax.yaxis)
         ax.set_xlabel("epoch")
         ax.set_ylabel(f"window ({unit})")
         ax.set_title(model)

@@ -38,6 +38,15 @@ def mean_std(values: pd.Series, scale: float = 100.0) -> str:
     return f"{v.mean():.1f} ± {v.std(ddof=1):.1f}"
 
 
+def trainable_vs_fixed(part: pd.DataFrame, acc_col: str, learned_col: str, fmt: str) -> dict:
+    """Summary of one (model, initial window) group: learned window ``(min, max)`` over trainable
+    runs (``fmt`` formats one value), accuracy ``mean ± std`` of trainable and fixed, and counts."""
+    tr, fx = part[part["config/trainable"] == True], part[part["config/trainable"] == False]  # noqa: E712
+    learned = f"({tr[learned_col].min():{fmt}}, {tr[learned_col].max():{fmt}})" if len(tr) else "-"
+    return {"learned": learned, "trainable": mean_std(tr[acc_col]), "fixed": mean_std(fx[acc_col]),
+            "n": f"{len(tr)}/{len(fx)}"}
+
+
 def write_table(df: pd.DataFrame, out_dir: Path, stem: str, caption: str) -> None:
     """Write ``df`` as ``<stem>.md`` and ``<stem>.tex`` into ``out_dir``."""
     out_dir.mkdir(parents=True, exist_ok=True)

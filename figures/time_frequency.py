@@ -9,7 +9,7 @@ import torch
 
 from corpora import synthetic
 from figures.plotting import accuracy_and_window_grid, lambda_curves, save
-from figures.results import mean_std, write_table
+from figures.results import trainable_vs_fixed, write_table
 from models.frontends import GaussianSpectrogram
 
 SIGMA_REF = 6.38
@@ -46,14 +46,11 @@ def table4(df: pd.DataFrame, acc_col: str) -> pd.DataFrame:
     """Paper-style table per model and lambda_init: learned (min, max), accuracy trainable vs fixed."""
     rows = []
     for (model, init), part in df.groupby(["config/model_name", "config/init_lambd"]):
-        tr, fx = part[part["config/trainable"] == True], part[part["config/trainable"] == False]  # noqa: E712
+        ours = trainable_vs_fixed(part, acc_col, "best_lambd_est", ".1f")
         paper = PAPER_TABLE4.get(round(init, 1)) if model == "linear_net" else None
         rows.append({
-            "model": model, "λ_init": f"{init:.1f}",
-            "learned λ (min, max)": f"({tr['best_lambd_est'].min():.1f}, {tr['best_lambd_est'].max():.1f})"
-            if len(tr) else "-",
-            "trainable acc %": mean_std(tr[acc_col]), "fixed acc %": mean_std(fx[acc_col]),
-            "n": f"{len(tr)}/{len(fx)}",
+            "model": model, "λ_init": f"{init:.1f}", "learned λ (min, max)": ours["learned"],
+            "trainable acc %": ours["trainable"], "fixed acc %": ours["fixed"], "n": ours["n"],
             "paper learned λ": paper[0] if paper else "-", "paper DSPEC %": paper[1] if paper else "-",
             "paper fixed %": paper[2] if paper else "-",
         })
