@@ -11,10 +11,10 @@ import sys
 import time
 from pathlib import Path
 
-from corpora import DOWNLOAD_HINTS
+from corpora import DEFAULT_DATA_DIRS, DOWNLOAD_HINTS, prepare
 from search_spaces import canonical_name
-from tuning.runner import ConfigError, build_space, init_ray, parse_overrides, run_experiment, summarize, \
-    trial_resources
+from tuning.runner import ConfigError, build_space, expand_grid, init_ray, parse_overrides, run_experiment, \
+    summarize, trial_resources
 
 
 def parse_args(argv=None):
@@ -23,7 +23,8 @@ def parse_args(argv=None):
     p.add_argument("--num_samples", type=int, default=1, help="repetitions of the grid (seeds 0..N-1)")
     p.add_argument("--max_epochs", type=int, default=100)
     p.add_argument("--ray_root_dir", default="ray_results", help="experiments go to <ray_root_dir>/<name>")
-    p.add_argument("--data_dir", default="data/audio-mnist", help="dataset root (ignored by synthetic data)")
+    p.add_argument("--data_dir", default=None,
+                   help="dataset root (default data/audio-mnist, data/gtzan or data/fma; unused by synthetic data)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config key (budget, grid axis as a list), e.g. --set n_samples=1500")
     p.add_argument("--cpus_per_trial", type=float, default=1)
@@ -42,10 +43,13 @@ def main(argv=None) -> int:
         space = build_space(args.name, args.max_epochs, args.num_samples, parse_overrides(args.overrides))
         dataset = space.get("dataset_name")
         if dataset in DOWNLOAD_HINTS:
-            if not Path(args.data_dir).is_dir():
-                raise ConfigError(f"no dataset at {args.data_dir}: {DOWNLOAD_HINTS[dataset]}")
-            space["data_dir"] = str(Path(args.data_dir).resolve())
-    except ConfigError as err:
+            data_dir = args.data_dir or DEFAULT_DATA_DIRS[dataset]
+            if not Path(data_dir).is_dir():
+                raise ConfigError(f"no dataset at {data_dir}: {DOWNLOAD_HINTS[dataset]}")
+            space["data_dir"] = str(Path(data_dir).resolve())
+        if prepare(expand_grid(space)):
+            print("decoded-audio cache ready")
+    except (ConfigError, FileNotFoundError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     exp_dir = Path(args.ray_root_dir).resolve() / canonical_name(args.name)

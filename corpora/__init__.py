@@ -6,9 +6,20 @@ import importlib
 from corpora.splits import Splits
 
 # dataset_name -> module holding load_splits(config)
-CORPORA = {"time_frequency": "corpora.synthetic", "audio_mnist": "corpora.fsdd"}
-# corpora read from disk -> how to get them
-DOWNLOAD_HINTS = {"audio_mnist": "download it with `sh download_data.sh` (FSDD into data/audio-mnist)"}
+CORPORA = {"time_frequency": "corpora.synthetic", "audio_mnist": "corpora.fsdd", "gtzan": "corpora.gtzan",
+           "fma": "corpora.fma"}
+# corpora read from disk -> where download_data.sh puts them, and how to get them
+DEFAULT_DATA_DIRS = {"audio_mnist": "data/audio-mnist", "gtzan": "data/gtzan", "fma": "data/fma"}
+DOWNLOAD_HINTS = {
+    "audio_mnist": "download it with `sh download_data.sh` (FSDD into data/audio-mnist)",
+    "gtzan": "download it with `sh download_data.sh gtzan` (into data/gtzan; GTZAN_URL=<url or local "
+             "genres.tar.gz> for a mirror)",
+    "fma": "download it with `sh download_data.sh fma` (fma_metadata + fma_small into data/fma; FMA_URL=<base url "
+           "or local folder> for a mirror)",
+}
+# keys that decide which decoded-audio cache a config reads (corpora decoded into a cache)
+CACHE_KEYS = {"gtzan": ("data_dir", "sample_rate", "clip_seconds", "cache_dir"),
+              "fma": ("data_dir", "sample_rate", "clip_seconds", "cache_dir", "fma_subset")}
 
 
 def load_splits(config: dict) -> Splits:
@@ -17,3 +28,19 @@ def load_splits(config: dict) -> Splits:
     if name not in CORPORA:
         raise ValueError(f"unknown dataset_name {name!r}; choose one of {sorted(CORPORA)}")
     return importlib.import_module(CORPORA[name]).load_splits(config)
+
+
+def prepare(configs: list[dict]) -> int:
+    """Build the decoded-audio cache of every distinct data setting in ``configs`` now, in this
+    process (all cores, with a progress bar), so trials only open it. Returns the number of
+    settings prepared; corpora without a cache are skipped."""
+    seen = set()
+    for config in configs:
+        keys = CACHE_KEYS.get(config["dataset_name"])
+        if keys is None:
+            continue
+        setting = (config["dataset_name"], *(str(config[k]) for k in keys))
+        if setting not in seen:
+            seen.add(setting)
+            load_splits(config)
+    return len(seen)

@@ -106,10 +106,11 @@ def load_splits(config: dict) -> Splits:
     waves, meta, stems, n_unreadable = read_recordings(str(Path(config["data_dir"]).resolve()))
     lengths = np.array([len(w) for w in waves])
     n_points = config["n_points"]
-    parts = split_indices(meta, lengths, config["protocol"], config["seed"])
+    protocol = config["protocol"] or "dmel"
+    parts = split_indices(meta, lengths, protocol, config["seed"])
     for name, part in zip(("train", "valid", "test"), parts):
         if len(part) == 0:
-            raise ValueError(f"FSDD protocol {config['protocol']!r} gives an empty {name} split for the "
+            raise ValueError(f"FSDD protocol {protocol!r} gives an empty {name} split for the "
                              f"{len(waves)} recordings in {config['data_dir']}")
     used = np.concatenate(parts)
     x = [torch.from_numpy(np.stack([fit_length(waves[i], n_points) for i in p])) for p in parts]

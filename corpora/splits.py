@@ -7,11 +7,41 @@ import numpy as np
 import torch
 
 
+class Rows:
+    """Rows ``index`` of a 2-D array (typically a memory-mapped decoded-audio cache, float16),
+    read on demand: ``rows[i]`` gives ``(len(i), n_samples)`` float32 tensors.
+
+    Holds no audio itself, so a corpus larger than memory is shared between trials through the
+    page cache instead of being copied into every trial process.
+    """
+
+    def __init__(self, array: np.ndarray, index):
+        self.array, self.index = array, np.asarray(index, dtype=np.int64)
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (len(self.index), int(self.array.shape[1]))
+
+    def __getitem__(self, i) -> torch.Tensor:
+        rows = self.index[np.asarray(i, dtype=np.int64)]
+        return torch.from_numpy(np.asarray(self.array[rows], dtype=np.float32))
+
+    def segments(self, clips: np.ndarray, offsets: np.ndarray, length: int) -> torch.Tensor:
+        """``(len(clips), length)`` float32: ``length`` samples of each clip from its offset."""
+        out = np.empty((len(clips), length), dtype=np.float32)
+        for k, (c, o) in enumerate(zip(self.index[clips], offsets)):
+            out[k] = self.array[c, o:o + length]
+        return torch.from_numpy(out)
+
+
 @dataclass
 class Splits:
     """Train/valid/test tensors of one corpus.
 
-    ``x_*``: ``(n, n_points)`` float32 waveforms; ``y_*``: ``(n,)`` int64 labels.
+    ``x_*``: ``(n, n_points)`` float32 waveforms (a tensor, or :class:`Rows` of a cache); ``y_*``: ``(n,)`` int64 labels.
     ``ids_*``: an identifier per example (file stem or index) recorded with the trial.
     ``sample_rate`` in Hz, ``None`` for the synthetic data (lambda has no time unit there).
     ``info``: counts worth reporting (skipped files, ...).

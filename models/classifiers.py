@@ -1,7 +1,8 @@
 """Classifier heads and the registry of named models (front-end + head).
 
 A model maps ``(batch, time)`` waveforms to ``(logits, spectrogram)``: logits
-``(batch, n_classes)``, spectrogram ``(batch, freq, frames)`` from the front-end.
+``(batch, n_classes)``, spectrogram ``(batch, freq, frames)`` from the front-end (or
+``(batch, channels, freq, frames)`` for a stack of Ada-STFT front-ends).
 Heads take their input size from the front-end's output shape, never hard-coded.
 """
 from __future__ import annotations
@@ -10,8 +11,10 @@ import math
 
 import torch
 from torch import nn
+from torchvision.models import resnet18
 
-from models.frontends import DMEL, FixedMel, GaussianSpectrogram
+from models.augment import SpecAugment
+from models.frontends import DMEL, AdaSTFT, AdaSTFTStack, FixedMel, GaussianSpectrogram
 
 
 class LinearHead(nn.Sequential):
@@ -38,16 +41,86 @@ class ConvHead(nn.Sequential):
                          nn.Linear(hidden, n_classes))
 
 
-class Classifier(nn.Module):
-    """Front-end followed by a head; ``forward`` returns ``(logits, spectrogram)``."""
+def _image(spec: torch.Tensor) -> torch.Tensor:
+    """``(batch, freq, frames)`` -> ``(batch, 1, freq, frames)``; 4-D input is returned as it is."""
+    return spec if spec.dim() == 4 else spec.unsqueeze(1)
 
-    def __init__(self, frontend: nn.Module, head: nn.Module):
+
+class ResNet18Head(nn.Module):
+    """torchvision's ResNet18, trained from scratch, on a 1- or n-channel spectrogram image:
+    the first convolution takes ``channels`` inputs and dropout precedes the output layer
+    (the Ada-STFT system's variant)."""
+
+    def __init__(self, in_shape: tuple[int, ...], n_classes: int, dropout: float = 0.2):
         super().__init__()
-        self.frontend, self.head = frontend, head
+        channels = in_shape[0] if len(in_shape) == 3 else 1
+        self.net = resnet18(num_classes=n_classes)
+        self.net.conv1 = nn.Conv2d(channels, 64, kernel_size=7, stride=2, padding=3, bias=False)
+        self.net.fc = nn.Sequential(nn.Dropout(dropout), nn.Linear(self.net.fc.in_features, n_classes))
+
+    def forward(self, spec: torch.Tensor) -> torch.Tensor:
+        return self.net(_image(spec))
+
+
+class FMACNNHead(nn.Module):
+    """The FMA system's CNN: four blocks [3x3 conv, ReLU, 2x2 max-pool, dropout] with 16, 32, 64 and
+    128 channels, then a ``hidden``-unit ReLU layer and the output layer. Pooling rounds up
+    (``ceil_mode``) so short segments still fit; the first linear layer's size comes from
+    ``in_shape`` ``(freq, frames)`` or ``(channels, freq, frames)``."""
+
+    def __init__(self, in_shape: tuple[int, ...], n_classes: int, hidden: int = 128, dropout: float = 0.2):
+        super().__init__()
+        layers, channels = [], in_shape[0] if len(in_shape) == 3 else 1
+        for width in (16, 32, 64, 128):
+            layers += [nn.Conv2d(channels, width, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2, ceil_mode=True),
+                       nn.Dropout(dropout)]
+            channels = width
+        self.features = nn.Sequential(*layers)
+        with torch.no_grad():
+            n_flat = self.features(_image(torch.zeros(1, *in_shape))).numel()
+        self.classifier = nn.Sequential(nn.Flatten(), nn.Linear(n_flat, hidden), nn.ReLU(),
+                                        nn.Linear(hidden, n_classes))
+
+    def forward(self, spec: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.features(_image(spec)))
+
+
+def standardize(spec: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
+    """Each example to zero mean and unit standard deviation over all its bins and frames."""
+    dims = tuple(range(1, spec.dim()))
+    mean = spec.mean(dim=dims, keepdim=True)
+    std = spec.std(dim=dims, keepdim=True)
+    return (spec - mean) / (std + eps)
+
+
+class Classifier(nn.Module):
+    """Front-end, optional per-example standardisation and SpecAugment (training only), then a head.
+
+    ``forward`` returns ``(logits, spectrogram)``, the spectrogram as the head sees it (before masks).
+    """
+
+    def __init__(self, frontend: nn.Module, head: nn.Module, standardize: bool = False,
+                 spec_augment: SpecAugment | None = None):
+        super().__init__()
+        self.frontend, self.head, self.standardize = frontend, head, standardize
+        self.spec_augment = spec_augment
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        spec = self.frontend(x)
+        return standardize(spec) if self.standardize else spec
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        spec = self.frontend(x)
-        return self.head(spec), spec
+        spec = self.features(x)
+        masked = self.spec_augment(spec) if self.spec_augment is not None else spec
+        return self.head(masked), spec
+
+    def frontend_drift(self) -> dict:
+        """How far a learnable STFT front-end moved from its initialisation: ``window_mse`` and
+        ``kernel_change`` (relative norm); NaN for front-ends without them."""
+        fe = self.frontend
+        if isinstance(fe, (AdaSTFT, AdaSTFTStack)):
+            return {"window_mse": fe.window_change(), "kernel_change": fe.kernel_change()}
+        return {"window_mse": math.nan, "kernel_change": math.nan}
 
     def gaussian_spectrogram(self) -> GaussianSpectrogram | None:
         """The learnable-window layer inside the front-end, if there is one."""
@@ -63,8 +136,10 @@ MODELS = {
     "mel_linear_net": ("mel", LinearHead, {"dropout": 0.2}),
     "mel_mlp_net": ("mel", MLPHead, {"hidden": 32, "dropout": 0.2}),
     "mel_conv_net": ("mel", ConvHead, {}),
+    "resnet18": ("mel", ResNet18Head, {"dropout": 0.2}),
+    "fma_cnn": ("mel", FMACNNHead, {}),
 }
-FRONTENDS = ("gaussian", "torchaudio_mel")
+FRONTENDS = ("gaussian", "torchaudio_mel", "adastft")
 
 
 def build_frontend(config: dict, n_points: int, sample_rate: int | None) -> nn.Module:
@@ -74,7 +149,15 @@ def build_frontend(config: dict, n_points: int, sample_rate: int | None) -> nn.M
         if feature != "mel":
             raise ValueError(f"frontend='torchaudio_mel' needs a mel model, not {config['model_name']!r}")
         return FixedMel(sample_rate, win_ms=config["fixed_win_ms"], hop_length=config["hop_length"],
-                        n_mels=config["n_mels"])
+                        n_mels=config["n_mels"], top_db=config["top_db"])
+    if config["frontend"] == "adastft":
+        kwargs = dict(sample_rate=sample_rate, n_fft=config["n_fft"], hop_length=config["hop_length"],
+                      learn_window=config["learn_window"], learn_kernels=config["learn_kernels"],
+                      n_mels=config["n_mels"] if feature == "mel" else None)
+        windows = config["stft_window"].split("+")
+        if len(windows) > 1:
+            return AdaSTFTStack(windows=tuple(windows), **kwargs)
+        return AdaSTFT(window=windows[0], **kwargs)
     spec_kwargs = dict(init_lambd=config["init_lambd"], n_points=n_points, hop_length=config["hop_length"],
                        window_mode=config["window_mode"], normalize_window=config["normalize_window"],
                        trainable=config["trainable"], min_lambd=config["min_lambd"])
@@ -93,6 +176,8 @@ def build_model(config: dict, n_points: int, n_classes: int, sample_rate: int | 
     with torch.no_grad():
         in_shape = tuple(frontend(torch.zeros(1, n_points)).shape[1:])
     _, head_cls, head_kwargs = MODELS[config["model_name"]]
-    return Classifier(frontend, head_cls(in_shape, n_classes, **head_kwargs))
+    masks = config["specaugment_freq"], config["specaugment_time"]
+    return Classifier(frontend, head_cls(in_shape, n_classes, **head_kwargs), standardize=config["standardize"],
+                      spec_augment=SpecAugment(*masks) if any(masks) else None)
 
 

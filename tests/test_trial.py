@@ -2,6 +2,7 @@
 import math
 import shutil
 
+import pandas as pd
 import pytest
 import torch
 
@@ -128,3 +129,30 @@ def test_min_lambd_floor_from_config():
     layer.lambd.data.fill_(1.0)
     layer.project_()
     assert layer.lambd.item() == pytest.approx(6.7)
+
+
+def test_segmented_clips_report_clip_and_segment_metrics(tmp_path):
+    reports, report = collect(tmp_path)
+    final = run_trial({**SMALL, "max_epochs": 2, "split_parts": 2, "train_segments": "all", "lr_gamma": 0.5,
+                       "optimizer_name": "adamw", "lr_model": 1e-2}, report)
+    assert [m["lr"] for m, _ in reports] == pytest.approx([1e-2, 5e-3])
+    for key in ("test_accuracy", "test_accuracy_vote", "test_accuracy_segment", "test_macro_f1", "test_recall/class_0"):
+        assert 0 <= final[key] <= 1 and math.isnan(reports[0][0][key])
+    files = {p.name for p in reports[-1][1].iterdir()}
+    assert {"predictions.csv", "confusion_matrix.csv"} <= files
+    pred = pd.read_csv(reports[-1][1] / "predictions.csv")
+    assert list(pred.columns) == ["id", "label", "prediction", "vote"]
+    assert (pred["prediction"] == pred["label"]).mean() == pytest.approx(final["test_accuracy"])
+    cm = pd.read_csv(reports[-1][1] / "confusion_matrix.csv", index_col=0)
+    assert cm.values.sum() == len(pred)
+
+
+def test_resume_with_schedule_is_exact(tmp_path):
+    cfg = {**SMALL, "max_epochs": 4, "split_parts": 2, "lr_gamma": 0.7, "optimizer_name": "sgd", "momentum": 0.9}
+    straight, report = collect(tmp_path / "a")
+    final_straight = run_trial(cfg, report)
+    resumed, report2 = collect(tmp_path / "b")
+    final_resumed = run_trial(cfg, report2, restore_dir=str(straight[1][1]))
+    assert [m["lr"] for m, _ in resumed] == [m["lr"] for m, _ in straight[2:]]
+    for key in ("loss", "valid_loss", "lambd_est", "test_accuracy", "test_accuracy_vote"):
+        assert final_resumed[key] == final_straight[key]

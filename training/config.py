@@ -18,14 +18,30 @@ DEFAULTS = {
     "hop_length": 1,                   # samples
     "n_mels": 64,
     "fixed_win_ms": 25.0,              # torchaudio_mel window, ms
+    "top_db": None,                    # torchaudio_mel: None = log(. + 1e-10); a number = dB floored top_db below the max
+    "n_fft": 1024,                     # adastft: DFT size = window length, samples
+    "stft_window": "hann",             # adastft: scipy.signal window name; "hann+hamming+blackman" = one channel each
+    "learn_window": True,              # adastft: learn the window coefficients
+    "learn_kernels": False,            # adastft: learn the complex DFT kernels
+    "standardize": False,              # standardise each example's front-end output (zero mean, unit std)
+    "specaugment_freq": 0,             # SpecAugment: widest frequency mask, bins (0 = off); training only
+    "specaugment_time": 0,             # SpecAugment: widest time mask, frames (0 = off); training only
     # training
-    "optimizer_name": "sgd",           # sgd | adam
+    "optimizer_name": "sgd",           # sgd | adam | adamw
+    "momentum": 0.0,                   # sgd momentum
+    "weight_decay": 0.0,
+    "lr_gamma": 1.0,                   # exponential learning-rate decay per epoch (1 = constant)
+    "augment_waveform": False,         # random gain, coloured noise and delay on training waveforms
     "lr_model": 1e-3,
     "lr_tf": 1.0,                      # learning rate of lambda
     "batch_size": 128,
     "max_epochs": 100,
     "patience": 100,                   # epochs without a lower valid loss before stopping
     "checkpoint_every": 10,            # epochs between resume checkpoints (besides improvements)
+    # segments: a clip is cut into split_parts equal segments (or segments of segment_seconds)
+    "split_parts": 1,
+    "segment_seconds": None,           # s; when set, split_parts = clip_seconds / segment_seconds
+    "train_segments": "random_crop",   # random_crop: one random segment per clip and epoch | all: every segment
     # synthetic data
     "n_samples": 5000,
     "n_points": 128,
@@ -36,13 +52,28 @@ DEFAULTS = {
     "f_center_max_offset": 0.0,
     # audio data
     "data_dir": None,                  # dataset root (absolute)
-    "protocol": "dmel",                # FSDD split protocol: dmel | standard | speaker
-    "sample_rate": 8000,               # Hz
+    "protocol": None,                  # split protocol; None = the corpus default (FSDD dmel, GTZAN filtered)
+    "sample_rate": 8000,               # Hz (GTZAN/FMA audio is resampled to it)
+    "clip_seconds": 30.0,              # GTZAN/FMA: every clip cropped/zero-padded to this length, s
+    "fma_subset": "small",             # FMA: small (8 genres) | medium (16 genres)
+    "cache_dir": None,                 # decoded-audio cache; None = <project>/cache
+    "decode_workers": None,            # processes decoding audio into the cache; None = all cores
 }
 
 
+def is_variant(key: str) -> bool:
+    """``variant`` and ``variant_*`` keys are grid axes whose values are dicts of config keys set
+    together (e.g. a front-end and its settings; see search_spaces.py)."""
+    return key == "variant" or key.startswith("variant_")
+
+
 def resolve_config(config: dict) -> dict:
-    """``DEFAULTS`` updated with ``config``; raises ``KeyError`` naming unknown keys."""
+    """``DEFAULTS`` updated with ``config``, whose variant dicts are merged in last (in key order);
+    raises ``KeyError`` naming unknown keys."""
+    merged = {k: v for k, v in config.items() if not is_variant(k)}
+    for key in sorted(k for k in config if is_variant(k)):
+        merged.update(config[key] or {})
+    config = merged
     unknown = sorted(set(config) - set(DEFAULTS))
     if unknown:
         hints = []

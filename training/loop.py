@@ -1,4 +1,8 @@
-"""Seeding, optimizer and one-epoch train/evaluate helpers (usable without Ray)."""
+"""Seeding, optimizer, schedule and one-epoch train/evaluate helpers (usable without Ray).
+
+Both work on clips cut into segments of ``length`` samples (see :mod:`training.segments`);
+with one segment per clip a segment is the whole example.
+"""
 from __future__ import annotations
 
 import os
@@ -10,7 +14,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from corpora.splits import Rows
 from models.classifiers import Classifier
+from training.segments import aggregate, eval_plan, read_segments, train_plan
 
 
 def seed_everything(seed: int) -> None:
@@ -32,22 +38,41 @@ def make_optimizer(model: Classifier, config: dict) -> torch.optim.Optimizer:
     if tf_params:
         groups.append({"params": tf_params, "lr": config["lr_tf"]})
     name = config["optimizer_name"]
+    decay = config["weight_decay"]
     if name == "sgd":
-        return torch.optim.SGD(groups)
+        return torch.optim.SGD(groups, momentum=config["momentum"], weight_decay=decay)
     if name == "adam":
-        return torch.optim.Adam(groups)
-    raise ValueError(f"unknown optimizer_name {name!r}; choose 'sgd' or 'adam'")
+        return torch.optim.Adam(groups, weight_decay=decay)
+    if name == "adamw":
+        return torch.optim.AdamW(groups, weight_decay=decay)
+    raise ValueError(f"unknown optimizer_name {name!r}; choose 'sgd', 'adam' or 'adamw'")
 
 
-def train_epoch(model: Classifier, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
-                batch_size: int, generator: torch.Generator, device: torch.device) -> float:
-    """One pass over shuffled ``(x, y)``; returns the mean training loss."""
+def make_scheduler(opt: torch.optim.Optimizer, config: dict) -> torch.optim.lr_scheduler.ExponentialLR:
+    """Learning rates times ``lr_gamma`` after every epoch (``lr_gamma=1``: constant)."""
+    return torch.optim.lr_scheduler.ExponentialLR(opt, gamma=config["lr_gamma"])
+
+
+def train_epoch(model: Classifier, opt: torch.optim.Optimizer, x: torch.Tensor | Rows, y: torch.Tensor,
+                batch_size: int, generator: torch.Generator, device: torch.device, length: int | None = None,
+                mode: str = "random_crop", augment=None) -> float:
+    """One pass over the shuffled training segments; returns the mean training loss.
+
+    ``x``: ``(n_clips, n_points)`` clips; ``length``: segment length in samples (default the clip);
+    ``mode``: ``random_crop`` or ``all`` (see :func:`training.segments.train_plan`);
+    ``augment``: optional callable on ``(batch, length)`` waveforms.
+    """
     model.train()
     layer = model.gaussian_spectrogram()
-    order = torch.randperm(len(y), generator=generator)
+    n_points = x.shape[-1]
+    length = length or n_points
+    clips, offsets = train_plan(len(y), n_points, length, mode, generator)
     total = 0.0
-    for idx in order.split(batch_size):
-        xb, yb = x[idx].to(device), y[idx].to(device)
+    for idx in torch.arange(len(clips)).split(batch_size):
+        xb = read_segments(x, clips[idx], offsets[idx], length).to(device)
+        yb = y[clips[idx]].to(device)
+        if augment is not None:
+            xb = augment(xb)
         logits, _ = model(xb)
         loss = F.cross_entropy(logits, yb)
         opt.zero_grad(set_to_none=True)
@@ -56,26 +81,37 @@ def train_epoch(model: Classifier, opt: torch.optim.Optimizer, x: torch.Tensor, 
         if layer is not None:
             layer.project_()
         total += float(loss.detach()) * len(idx)
-    return total / len(y)
+    return total / len(clips)
 
 
 @dataclass
 class Evaluation:
-    loss: float
-    accuracy: float
-    predictions: np.ndarray  # (n,) predicted class per example
+    """Results on one split. Clip-level numbers aggregate the segments of each clip."""
+    loss: float                   # mean cross-entropy over segments
+    accuracy: float               # clips, argmax of the mean segment logits
+    accuracy_vote: float          # clips, majority vote of the segments
+    accuracy_segment: float       # segments on their own
+    predictions: np.ndarray       # (n_clips,) mean-logit class per clip
+    votes: np.ndarray             # (n_clips,) majority-vote class per clip
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int,
-             device: torch.device) -> Evaluation:
-    """Mean cross-entropy, accuracy and predictions in eval mode (dropout off)."""
+def evaluate(model: nn.Module, x: torch.Tensor | Rows, y: torch.Tensor, batch_size: int,
+             device: torch.device, length: int | None = None) -> Evaluation:
+    """Every segment of every clip in eval mode (dropout and masks off), aggregated per clip."""
     model.eval()
-    total, preds = 0.0, []
-    for start in range(0, len(y), batch_size):
-        xb, yb = x[start:start + batch_size].to(device), y[start:start + batch_size].to(device)
+    length = length or x.shape[-1]
+    clips, offsets = eval_plan(len(y), x.shape[-1], length)
+    total, parts = 0.0, []
+    for idx in torch.arange(len(clips)).split(batch_size):
+        xb = read_segments(x, clips[idx], offsets[idx], length).to(device)
         logits, _ = model(xb)
-        total += float(F.cross_entropy(logits, yb, reduction="sum"))
-        preds.append(logits.argmax(dim=1).cpu())
-    pred = torch.cat(preds).numpy()
-    return Evaluation(total / len(y), float((pred == y.numpy()).mean()), pred)
+        total += float(F.cross_entropy(logits, y[clips[idx]].to(device), reduction="sum"))
+        parts.append(logits.float().cpu())
+    logits = torch.cat(parts)
+    mean_logits, votes = aggregate(logits, clips, len(y))
+    pred = mean_logits.argmax(dim=1)
+    return Evaluation(loss=total / len(clips), accuracy=float((pred == y).double().mean()),
+                      accuracy_vote=float((votes == y).double().mean()),
+                      accuracy_segment=float((logits.argmax(1) == y[clips]).double().mean()),
+                      predictions=pred.numpy(), votes=votes.numpy())

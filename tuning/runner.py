@@ -7,6 +7,7 @@ checkpoint); a new ``Tuner`` would silently start over.
 from __future__ import annotations
 
 import ast
+import itertools
 import json
 import os
 from pathlib import Path
@@ -14,7 +15,8 @@ from pathlib import Path
 from ray import tune
 
 import search_spaces
-from training.config import resolve_config
+from training.config import is_variant, resolve_config
+from training.segments import n_segments
 from training.trial import train_trial
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -55,15 +57,32 @@ def build_space(name: str, max_epochs: int, num_samples: int, overrides: dict | 
     except KeyError as err:
         raise ConfigError(err.args[0]) from None
     for key, value in (overrides or {}).items():
+        in_variants = [axis for axis, v in space.items() if is_variant(axis) and isinstance(v, dict)
+                       and any(key in option for option in v.get("grid_search", []))]
+        if in_variants and isinstance(value, list):
+            raise ConfigError(f"{key} is set by the grid axis {in_variants[0]!r} of {name!r}; it cannot become "
+                              "a grid axis of its own (give a single value)")
+        for axis in in_variants:  # a single value replaces the key in every option of that axis
+            options = space[axis]["grid_search"]
+            space[axis] = tune.grid_search([{**o, key: value} if key in o else o for o in options])
         space[key] = tune.grid_search(value) if isinstance(value, list) else value
     space["seed"] = tune.grid_search(list(range(num_samples)))
     if data_dir is not None:
         space["data_dir"] = str(Path(data_dir).resolve())
     try:
-        resolve_config({k: v for k, v in space.items()})
-    except KeyError as err:
+        for config in expand_grid(space):
+            n_segments(config)
+    except (KeyError, ValueError) as err:
         raise ConfigError(err.args[0]) from None
     return space
+
+
+def expand_grid(space: dict) -> list[dict]:
+    """Every resolved trial config of ``space`` (the product of its ``grid_search`` axes), in
+    Tune's order up to permutation; raises ``KeyError`` for an unknown key."""
+    axes = {k: v["grid_search"] for k, v in space.items() if isinstance(v, dict) and "grid_search" in v}
+    fixed = {k: v for k, v in space.items() if k not in axes}
+    return [resolve_config({**fixed, **dict(zip(axes, combo))}) for combo in itertools.product(*axes.values())]
 
 
 def _space_repr(space: dict) -> str:

@@ -1,0 +1,75 @@
+"""Segment plans, reading segments from tensors and caches, per-clip aggregation, clip metrics."""
+import numpy as np
+import pytest
+import torch
+
+from corpora.splits import Rows
+from training.metrics import class_metrics, confusion_table
+from training.segments import aggregate, eval_plan, n_segments, read_segments, train_plan
+
+
+def cfg(**kw):
+    return {"split_parts": 1, "segment_seconds": None, "clip_seconds": 30.0, **kw}
+
+
+def test_n_segments():
+    assert n_segments(cfg(split_parts=12)) == 12
+    assert n_segments(cfg(segment_seconds=3.0)) == 10
+    assert n_segments(cfg(segment_seconds=30.0)) == 1
+    with pytest.raises(ValueError, match="does not divide"):
+        n_segments(cfg(segment_seconds=7.0))
+    with pytest.raises(ValueError, match="disagree"):
+        n_segments(cfg(split_parts=4, segment_seconds=3.0))
+
+
+def test_plans_cover_clips():
+    clips, offsets = eval_plan(3, 12, 4)
+    assert clips.tolist() == [0, 0, 0, 1, 1, 1, 2, 2, 2] and offsets.tolist() == [0, 4, 8] * 3
+    gen = torch.Generator().manual_seed(0)
+    clips, offsets = train_plan(3, 12, 4, "all", gen)
+    assert sorted(zip(clips.tolist(), offsets.tolist())) == sorted(zip(*[t.tolist() for t in eval_plan(3, 12, 4)]))
+    clips, offsets = train_plan(5, 12, 4, "random_crop", gen)
+    assert sorted(clips.tolist()) == list(range(5)) and ((offsets >= 0) & (offsets <= 8)).all()
+    with pytest.raises(ValueError, match="train_segments"):
+        train_plan(3, 12, 4, "every", gen)
+
+
+def test_read_segments_tensor_and_cache_agree():
+    audio = np.arange(40, dtype=np.float16).reshape(4, 10)
+    rows = Rows(audio, [3, 1])  # clip 0 is cache row 3, clip 1 is row 1
+    tensor = torch.from_numpy(audio[[3, 1]].astype(np.float32))
+    clips, offsets = torch.tensor([1, 0, 1]), torch.tensor([0, 5, 5])
+    expected = torch.tensor([[10, 11, 12, 13, 14], [35, 36, 37, 38, 39], [15, 16, 17, 18, 19]], dtype=torch.float32)
+    assert torch.equal(read_segments(rows, clips, offsets, 5), expected)
+    assert torch.equal(read_segments(tensor, clips, offsets, 5), expected)
+    assert torch.equal(rows[np.array([1, 0])], tensor[[1, 0]])
+
+
+def test_aggregate_groups_by_clip_index_not_order():
+    # three clips, segments arrive interleaved and shuffled (as a loader might deliver them)
+    logits = torch.tensor([[0.0, 5.0], [3.0, 0.0], [0.0, 1.0], [2.0, 0.0], [0.0, 0.5], [0.0, 4.0], [1.0, 0.0]])
+    clips = torch.tensor([2, 0, 0, 1, 0, 2, 1])
+    mean, votes = aggregate(logits, clips, 3)
+    assert torch.allclose(mean, torch.tensor([[1.0, 0.5], [1.5, 0.0], [0.0, 4.5]]))
+    # clip 0: votes class 0 once, class 1 twice -> 1 (though its mean logits favour 0)
+    assert votes.tolist() == [1, 0, 1]
+    assert mean.argmax(1).tolist() == [0, 0, 1]
+
+
+def test_vote_tie_goes_to_larger_summed_logit():
+    logits = torch.tensor([[2.0, 0.0], [0.0, 5.0]])
+    _, votes = aggregate(logits, torch.tensor([0, 0]), 1)
+    assert votes.tolist() == [1]
+
+
+def test_class_metrics_by_hand():
+    labels = np.array([0, 0, 1, 1, 2, 2])
+    pred = np.array([0, 1, 1, 1, 2, 0])
+    m = class_metrics(labels, pred, ["a", "b", "c", "d"])
+    # per class (precision, recall): a (1/2, 1/2), b (2/3, 1), c (1, 1/2); d absent
+    f1 = [0.5, 0.8, 2 / 3]
+    assert m["macro_f1"] == pytest.approx(np.mean(f1))
+    assert [m[f"recall/{c}"] for c in "abc"] == pytest.approx([0.5, 1.0, 0.5])
+    assert np.isnan(m["recall/d"])
+    cm = confusion_table(labels, pred, ["a", "b", "c", "d"])
+    assert cm.loc["a"].tolist() == [1, 1, 0, 0] and cm.loc["c"].tolist() == [1, 0, 1, 0] and cm.values.sum() == 6
