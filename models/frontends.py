@@ -5,12 +5,16 @@
   baseline (same module, same code path).
 * :class:`DMEL`: :class:`GaussianSpectrogram` composed with a cached mel filterbank and log.
 * :class:`FixedMel`: torchaudio's standard Hann-window ``MelSpectrogram`` plus the same log.
+* :class:`AdaSTFT`: magnitude STFT whose window and DFT kernels are parameters, each learned
+  or frozen by its own flag, then an optional mel projection and ``log10(1 + 10 x)``.
+* :class:`AdaSTFTStack`: several :class:`AdaSTFT` with different windows, stacked as channels.
 
 All take ``(batch, time)`` waveforms.
 """
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 
 import torch
 import torchaudio
@@ -127,7 +131,9 @@ class DMEL(nn.Module):
 
 
 class FixedMel(nn.Module):
-    """Standard fixed front-end: torchaudio Hann ``MelSpectrogram`` (HTK, power 2) + ``log(. + 1e-10)``.
+    """Standard fixed front-end: torchaudio Hann ``MelSpectrogram`` (HTK, power 2) + ``log(. + 1e-10)``,
+    or decibels ``10 log10(max(., 1e-10))`` floored ``top_db`` below each example's maximum (the
+    FMA system's ``power_to_db(..., top_db=80)``).
 
     Args:
         sample_rate: Hz.
@@ -135,15 +141,16 @@ class FixedMel(nn.Module):
         hop_length: hop in samples.
         n_mels: mel bands.
         remove_mean: subtract each example's mean first (as DMEL does).
+        top_db: ``None`` for the natural log, else the dB range kept below each example's peak.
 
     Input ``(batch, time)``; output ``(batch, n_mels, time // hop_length + 1)``.
     """
 
     def __init__(self, sample_rate: int, win_ms: float = 25.0, hop_length: int = 80, n_mels: int = 64,
-                 remove_mean: bool = True):
+                 remove_mean: bool = True, top_db: float | None = None):
         super().__init__()
         win_length = int(round(win_ms * sample_rate / 1000))
-        self.remove_mean = remove_mean
+        self.remove_mean, self.top_db = remove_mean, top_db
         self.mel = torchaudio.transforms.MelSpectrogram(
             sample_rate=sample_rate, n_fft=F.next_power_of_2(win_length), win_length=win_length,
             hop_length=hop_length, n_mels=n_mels, power=2.0, center=True, pad_mode="constant",
@@ -152,4 +159,99 @@ class FixedMel(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.remove_mean:
             x = x - x.mean(dim=-1, keepdim=True)
-        return torch.log(self.mel(x) + F.LOG_EPS)
+        if self.top_db is None:
+            return torch.log(self.mel(x) + F.LOG_EPS)
+        # a (batch, 1, mel, frames) input makes torchaudio floor each example at its own peak
+        return torchaudio.functional.amplitude_to_DB(self.mel(x).unsqueeze(1), multiplier=10.0, amin=F.LOG_EPS,
+                                                     db_multiplier=0.0, top_db=self.top_db).squeeze(1)
+
+
+class AdaSTFT(nn.Module):
+    """Ada-STFT: ``|STFT|`` with a learnable window and optionally learnable DFT kernels.
+
+    Args:
+        sample_rate: Hz (for the mel filterbank).
+        n_fft: frame and window length in samples.
+        hop_length: hop in samples.
+        window: scipy window name for the initial window (:func:`models.functional.stft_window`).
+        learn_window: the window ``(n_fft,)`` is a trained parameter (else frozen).
+        learn_kernels: the kernels ``(2, n_fft // 2 + 1, n_fft)`` are a parameter initialised at
+            the DFT and computed by unfold + matmul. ``False`` registers no kernel tensor and uses
+            ``torch.stft`` (FFT), so a state dict with kernels does not load into it.
+        n_mels: HTK mel bands (unnormalised, 0 Hz to ``sample_rate / 2``) applied to the
+            magnitude; ``None`` keeps the linear-frequency bins.
+        log: apply ``log10(1 + 10 x)`` last.
+        pad_mode: ``"reflect"`` (torchaudio's default) or ``"constant"``; ``n_fft // 2`` samples each side.
+
+    Input ``(batch, time)``; output ``(batch, freq, time // hop_length + 1)`` with
+    ``freq = n_mels`` or ``n_fft // 2 + 1`` when ``n_mels`` is ``None``.
+    """
+
+    def __init__(self, sample_rate: int, n_fft: int = 1024, hop_length: int = 512, window: str = "hann",
+                 learn_window: bool = True, learn_kernels: bool = False, n_mels: int | None = 128,
+                 log: bool = True, pad_mode: str = "reflect"):
+        super().__init__()
+        if pad_mode not in F.PAD_MODES:
+            raise ValueError(f"unknown pad_mode {pad_mode!r}; choose one of {F.PAD_MODES}")
+        self.sample_rate, self.n_fft, self.hop_length = sample_rate, n_fft, hop_length
+        self.window_name, self.log, self.pad_mode = window, log, pad_mode
+        self.window = nn.Parameter(F.stft_window(window, n_fft), requires_grad=learn_window)
+        self.kernels = nn.Parameter(F.dft_kernels(n_fft)) if learn_kernels else None
+        fb = None
+        if n_mels is not None:
+            fb, n_empty = F.mel_filterbank(n_fft, n_mels, sample_rate)
+            if n_empty:
+                warnings.warn(f"AdaSTFT: {n_empty} of {n_mels} mel filters are empty at n_fft={n_fft} "
+                              f"({n_fft // 2 + 1} FFT bins at {sample_rate} Hz); use fewer mels or a larger n_fft.",
+                              stacklevel=2)
+        self.register_buffer("fb", fb, persistent=False)
+
+    def initial_window(self) -> torch.Tensor:
+        """The window at initialisation, ``(n_fft,)``, on the current window's device and dtype."""
+        return F.stft_window(self.window_name, self.n_fft).to(self.window)
+
+    def window_change(self) -> float:
+        """Mean squared difference between the current and the initial window."""
+        return float((self.window.detach() - self.initial_window()).square().mean())
+
+    def kernel_change(self) -> float:
+        """Relative Frobenius distance ``||K - K0|| / ||K0||`` to the DFT kernels (0 when frozen)."""
+        if self.kernels is None:
+            return 0.0
+        k0 = F.dft_kernels(self.n_fft).to(self.kernels)
+        return float(torch.linalg.norm(self.kernels.detach() - k0) / torch.linalg.norm(k0))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        spec = F.stft_magnitude(x, self.window, self.hop_length, self.kernels, self.pad_mode)
+        if self.fb is not None:
+            spec = F.apply_filterbank(spec, self.fb)
+        return F.log_compress(spec) if self.log else spec
+
+
+class AdaSTFTStack(nn.Module):
+    """The "several windows" Ada-STFT: one :class:`AdaSTFT` per window, outputs stacked as channels.
+
+    Args:
+        sample_rate: Hz.
+        windows: scipy window names, one member each.
+        **kwargs: shared :class:`AdaSTFT` arguments (``n_fft``, ``hop_length`` in samples, ...).
+
+    Input ``(batch, time)``; output ``(batch, len(windows), freq, time // hop_length + 1)``.
+    """
+
+    def __init__(self, sample_rate: int, windows: Sequence[str] = ("hann", "hamming", "blackman"), **kwargs):
+        super().__init__()
+        if not windows:
+            raise ValueError("AdaSTFTStack needs at least one window name")
+        self.members = nn.ModuleList(AdaSTFT(sample_rate, window=name, **kwargs) for name in windows)
+
+    def window_change(self) -> float:
+        """Mean over members of :meth:`AdaSTFT.window_change`."""
+        return sum(m.window_change() for m in self.members) / len(self.members)
+
+    def kernel_change(self) -> float:
+        """Mean over members of :meth:`AdaSTFT.kernel_change`."""
+        return sum(m.kernel_change() for m in self.members) / len(self.members)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.stack([m(x) for m in self.members], dim=1)

@@ -7,18 +7,25 @@ a window of ``lambd`` samples at sample rate ``fs`` Hz is ``6 * lambd / fs`` sec
 
 Reference: Martinsson & Sandsten, "DMEL: The differentiable log-Mel spectrogram as a
 trainable layer in neural networks", ICASSP 2024.
+
+The Ada-STFT functions (:func:`stft_window`, :func:`dft_kernels`, :func:`stft_magnitude`,
+:func:`apply_filterbank`, :func:`log_compress`) give a magnitude STFT whose window and DFT
+kernels can both be learned; ``n_fft`` and ``hop_length`` are in samples.
 """
 from __future__ import annotations
 
 import math
 import warnings
 
+import scipy.signal
 import torch
 import torchaudio
 
 WINDOW_MODES = ("full", "optimized")
 N_STDS = 6  # window support in standard deviations ("optimized" mode)
 LOG_EPS = 1e-10
+PAD_MODES = ("reflect", "constant")
+MAGNITUDE_FLOOR = 1e-20  # power floor under the square root: finite gradient at |z| = 0
 
 
 def next_power_of_2(x: float) -> int:
@@ -172,3 +179,86 @@ def log_mel(power_spec: torch.Tensor, fb: torch.Tensor, eps: float = LOG_EPS) ->
     """
     mel = torch.matmul(power_spec.transpose(-1, -2), fb.to(power_spec.dtype)).transpose(-1, -2)
     return torch.log(mel + eps)
+
+
+def stft_window(name: str, n_fft: int) -> torch.Tensor:
+    """Periodic (``fftbins=True``) window ``scipy.signal.get_window(name, n_fft)``.
+
+    Args:
+        name: any scipy window name that needs no parameter (``"hann"``, ``"hamming"``, ...).
+        n_fft: window length in samples.
+    Returns:
+        ``(n_fft,)`` float32 tensor.
+    """
+    try:
+        window = scipy.signal.get_window(name, n_fft, fftbins=True)
+    except ValueError as err:
+        raise ValueError(f"bad STFT window name {name!r} (a parameter-free scipy.signal.get_window name, "
+                         f"such as 'hann', 'hamming' or 'blackman'): {err}") from err
+    return torch.as_tensor(window, dtype=torch.float32)
+
+
+def dft_kernels(n_fft: int) -> torch.Tensor:
+    """One-sided DFT matrix split into real and imaginary parts (torch.stft's sign).
+
+    ``K[0, k, n] = cos(2 pi k n / n_fft)`` and ``K[1, k, n] = -sin(2 pi k n / n_fft)``,
+    computed in float64 from ``k n mod n_fft`` so large ``n_fft`` keeps full float32 accuracy.
+
+    Returns:
+        ``(2, n_fft // 2 + 1, n_fft)`` float32 tensor.
+    """
+    k = torch.arange(n_fft // 2 + 1, dtype=torch.int64)[:, None]
+    n = torch.arange(n_fft, dtype=torch.int64)[None, :]
+    angle = 2 * math.pi * ((k * n) % n_fft).double() / n_fft
+    return torch.stack([torch.cos(angle), -torch.sin(angle)]).float()
+
+
+def stft_magnitude(x: torch.Tensor, window: torch.Tensor, hop_length: int, kernels: torch.Tensor | None = None,
+                   pad_mode: str = "reflect") -> torch.Tensor:
+    """Magnitude STFT ``|STFT|`` with ``center=True`` (``n_fft // 2`` samples of padding each side).
+
+    ``kernels=None``: the exact DFT through ``torch.stft`` (FFT; autograd gives the window gradient).
+    Otherwise the frames (``unfold`` of the padded signal) go through one matmul with the
+    window-weighted kernels, ``sum_n frame[n] w[n] K[:, k, n]`` (the window is folded into the
+    kernels rather than into a windowed copy of the frames: same sum, one large matmul less in
+    the backward pass). The magnitude is the true ``sqrt(re^2 + im^2)``, with the power clamped
+    at ``MAGNITUDE_FLOOR`` so the gradient is finite at zero; the original Ada-STFT code took
+    ``abs(re)`` by mistake.
+
+    Args:
+        x: ``(..., time)`` waveform.
+        window: ``(n_fft,)`` analysis window.
+        hop_length: hop in samples.
+        kernels: ``(2, n_fft // 2 + 1, n_fft)`` real and imaginary DFT kernels (:func:`dft_kernels`
+            at initialisation), or ``None`` for the FFT.
+        pad_mode: ``"reflect"`` (torchaudio's default) or ``"constant"`` (zeros).
+    Returns:
+        ``(..., n_fft // 2 + 1, time // hop_length + 1)`` magnitude spectrogram.
+    """
+    if pad_mode not in PAD_MODES:
+        raise ValueError(f"unknown pad_mode {pad_mode!r}; choose one of {PAD_MODES}")
+    n_fft = window.numel()
+    shape = x.shape
+    flat = x.reshape(-1, shape[-1])
+    if kernels is None:
+        spec = torch.stft(flat, n_fft=n_fft, hop_length=hop_length, window=window, center=True,
+                          pad_mode=pad_mode, return_complex=True).abs()
+    else:
+        n_freqs = n_fft // 2 + 1
+        padded = torch.nn.functional.pad(flat[:, None], (n_fft // 2, n_fft // 2), mode=pad_mode)[:, 0]
+        frames = padded.unfold(-1, n_fft, hop_length)  # (B, frames, n_fft)
+        weighted = (kernels * window).reshape(2 * n_freqs, n_fft)  # rows: n_freqs real, then n_freqs imaginary
+        z = torch.matmul(frames, weighted.T).unflatten(-1, (2, n_freqs))  # (B, frames, 2, n_freqs)
+        power = z.square().sum(-2).clamp(min=MAGNITUDE_FLOOR)
+        spec = power.sqrt().transpose(-1, -2)
+    return spec.reshape(shape[:-1] + spec.shape[-2:])
+
+
+def apply_filterbank(spec: torch.Tensor, fb: torch.Tensor) -> torch.Tensor:
+    """``fb^T @ S``: ``(..., n_fft // 2 + 1, frames)`` and ``(n_fft // 2 + 1, n_mels)`` -> ``(..., n_mels, frames)``."""
+    return torch.matmul(fb.T.to(spec.dtype), spec)
+
+
+def log_compress(x: torch.Tensor) -> torch.Tensor:
+    """``log10(1 + 10 x)`` elementwise (``x >= 0``; 0 maps to 0)."""
+    return torch.log1p(10 * x) / math.log(10)

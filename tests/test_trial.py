@@ -136,7 +136,7 @@ def test_segmented_clips_report_clip_and_segment_metrics(tmp_path):
     final = run_trial({**SMALL, "max_epochs": 2, "split_parts": 2, "train_segments": "all", "lr_gamma": 0.5,
                        "optimizer_name": "adamw", "lr_model": 1e-2}, report)
     assert [m["lr"] for m, _ in reports] == pytest.approx([1e-2, 5e-3])
-    for key in ("test_accuracy", "test_accuracy_vote", "test_accuracy_segment", "test_macro_f1", "test_recall/class_0"):
+    for key in ("test_accuracy", "test_accuracy_vote", "test_accuracy_segment", "test_macro_f1", "test_recall/one pulse"):
         assert 0 <= final[key] <= 1 and math.isnan(reports[0][0][key])
     files = {p.name for p in reports[-1][1].iterdir()}
     assert {"predictions.csv", "confusion_matrix.csv"} <= files
