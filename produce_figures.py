@@ -11,11 +11,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from figures import audio_mnist, time_frequency
+from figures import audio_mnist, fma, gtzan, time_frequency
 from figures.results import load_experiment
 
 # modules with produce(load, split, figure_dir, table_dir)
-FIGURES = (time_frequency, audio_mnist)
+FIGURES = (time_frequency, audio_mnist, gtzan, fma)
 
 
 def main(argv=None) -> int:

@@ -69,16 +69,16 @@ def audio_mnist_reference(max_epochs):
 MUSIC_RATE = 22050  # Hz, GTZAN and FMA
 
 
-def _dmel_variants(windows: dict[str, float]) -> list[dict]:
-    """DMEL trainable and fixed at each initial window (label -> window length 6 lambda, samples)."""
-    return [{"frontend": "gaussian", "trainable": trainable, "init_lambd": round(length / 6, 3)}
-            for trainable in (True, False) for length in windows.values()]
+def _dmel_variants(windows_ms: list[float]) -> list[dict]:
+    """DMEL trainable and fixed at each initial window length 6 lambda (ms, so any sample rate works)."""
+    return [{"frontend": "gaussian", "trainable": trainable, "init_window_ms": ms}
+            for trainable in (True, False) for ms in windows_ms]
 
 
 def gtzan(max_epochs):
     """Every front-end in one grid on GTZAN (fault-filtered split), ResNet18, Ada-STFT training settings.
 
-    Front-ends: DMEL trainable/fixed at 10, 46 and 300 ms; Ada-STFT (Hann, n_fft 1024) with the
+    Front-ends: DMEL trainable/fixed at 10, 46.4 (n_fft 1024) and 300 ms; Ada-STFT (Hann, n_fft 1024) with the
     window learned, and with window and DFT kernels learned; torchaudio's fixed mel (Hann 1024).
     All give 128 mel bands at hop 512 (23 ms). Whole clips (split_parts 1) and 2.5 s crops with
     12-segment voting (split_parts 12).
@@ -92,7 +92,7 @@ def gtzan(max_epochs):
         "sample_rate": MUSIC_RATE,
         "clip_seconds": 30.0,
         "model_name": "resnet18",
-        "variant": tune.grid_search(_dmel_variants({"10ms": 220.5, "46ms": 1024, "300ms": 6615}) + ada + fixed),
+        "variant": tune.grid_search(_dmel_variants([10.0, 1000 * 1024 / MUSIC_RATE, 300.0]) + ada + fixed),
         "split_parts": tune.grid_search([1, 12]),
         "train_segments": "random_crop",
         "window_mode": "optimized",
@@ -125,7 +125,7 @@ def fma(max_epochs):
         "sample_rate": MUSIC_RATE,
         "clip_seconds": 30.0,
         "model_name": "fma_cnn",
-        "variant": tune.grid_search(fixed + _dmel_variants({"10ms": 220.5, "93ms": 2048, "300ms": 6615})),
+        "variant": tune.grid_search(fixed + _dmel_variants([10.0, 1000 * 2048 / MUSIC_RATE, 300.0])),
         "variant_segments": tune.grid_search([{"segment_seconds": 3.0, "batch_size": 16},
                                               {"segment_seconds": 30.0, "batch_size": 4}]),
         "train_segments": "all",

@@ -7,6 +7,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.ticker import NullFormatter, ScalarFormatter  # noqa: E402
 
@@ -96,6 +97,83 @@ def lambda_curves(df: pd.DataFrame, histories: dict[str, pd.DataFrame], init_col
         ax.set_ylabel(f"window ({unit})")
         ax.set_title(model)
         ax.legend(fontsize=8)
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def frontend_comparison(df: pd.DataFrame, metrics: dict[str, str], panel_col: str, panel_title: str,
+                        anchors: list[tuple[float, str]] = ()):
+    """Rows: metrics (column -> axis label, values in [0, 1]); columns: values of ``panel_col``.
+
+    Each panel plots the metric (mean over samples, min-max bars) against the initial window in ms,
+    one line per front-end (``frontend``/``init_ms`` columns, see ``figures.results.with_frontends``);
+    ``anchors`` are published numbers in percent drawn as dotted lines on the first row.
+    """
+    panels = sorted(df[panel_col].unique())
+    frontends = sorted(df["frontend"].unique())
+    cmap = plt.get_cmap("tab10")
+    fig, axes = plt.subplots(len(metrics), len(panels), figsize=(4.8 * len(panels), 3.4 * len(metrics)),
+                             squeeze=False, sharey="row")
+    for col, panel in enumerate(panels):
+        sub = df[df[panel_col] == panel]
+        for row, (metric, label) in enumerate(metrics.items()):
+            ax = axes[row][col]
+            for k, fe in enumerate(frontends):
+                part = sub[sub["frontend"] == fe]
+                if part.empty:
+                    continue
+                stats = part.groupby("init_ms")[metric].agg(["mean", "min", "max"]) * 100
+                ax.errorbar(stats.index, stats["mean"], yerr=[stats["mean"] - stats["min"], stats["max"] - stats["mean"]],
+                            marker="os^vDP*"[k % 7], capsize=3, color=cmap(k), label=fe)
+            if row == 0:
+                for i, (value, text) in enumerate(anchors):
+                    ax.axhline(value, color="gray", ls=":", lw=1)
+                    ax.annotate(text, (1.0, value), xycoords=("axes fraction", "data"), ha="right", va="bottom",
+                                fontsize=7, color="gray")
+            ax.set_xscale("log")
+            inits = sorted(sub["init_ms"].unique())
+            ax.set_xticks(inits)
+            _plain_numbers(ax.xaxis)
+            ax.set_xlabel("initial window (ms)")
+            ax.set_ylabel(label)
+            ax.set_title(f"{panel_title} {panel:g}")
+            ax.grid(alpha=0.3)
+    axes[0][-1].legend(fontsize=7, loc="lower left")
+    fig.tight_layout()
+    return fig
+
+
+def confusion_figure(cm: pd.DataFrame, title: str):
+    """Row-normalised confusion matrix (true rows, predicted columns) with the counts written in."""
+    counts = cm.to_numpy()
+    rates = counts / counts.sum(axis=1, keepdims=True).clip(min=1)
+    fig, ax = plt.subplots(figsize=(1 + 0.6 * len(cm), 0.8 + 0.6 * len(cm)))
+    ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
+    for i in range(len(cm)):
+        for j in range(len(cm)):
+            ax.text(j, i, int(counts[i, j]), ha="center", va="center", fontsize=7,
+                    color="white" if rates[i, j] > 0.5 else "black")
+    ax.set_xticks(range(len(cm)), cm.columns, rotation=45, ha="right", fontsize=8)
+    ax.set_yticks(range(len(cm)), cm.index, fontsize=8)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def learned_windows(windows: list[tuple[str, np.ndarray, np.ndarray]], sample_rate: float):
+    """One panel per ``(title, learned, initial)`` window pair (samples on the x-axis in ms)."""
+    n = max(len(windows), 1)
+    fig, axes = plt.subplots(1, n, figsize=(4 * n, 3), squeeze=False)
+    for ax, (title, learned, initial) in zip(axes[0], windows):
+        t = [1000.0 * i / sample_rate for i in range(len(initial))]
+        ax.plot(t, initial, color="gray", ls="--", lw=1, label="initial")
+        ax.plot(t, learned, color="tab:blue", lw=1, label="learned")
+        ax.set_xlabel("time (ms)")
+        ax.set_title(title, fontsize=9)
+        ax.legend(fontsize=7)
         ax.grid(alpha=0.3)
     fig.tight_layout()
     return fig

@@ -15,6 +15,7 @@ from torchvision.models import resnet18
 
 from models.augment import SpecAugment
 from models.frontends import DMEL, AdaSTFT, AdaSTFTStack, FixedMel, GaussianSpectrogram
+from models.functional import ms_to_lambd
 
 
 class LinearHead(nn.Sequential):
@@ -143,7 +144,8 @@ FRONTENDS = ("gaussian", "torchaudio_mel", "adastft")
 
 
 def build_frontend(config: dict, n_points: int, sample_rate: int | None) -> nn.Module:
-    """The front-end a config asks for (``frontend``, ``model_name``, ``init_lambd`` in samples, ...)."""
+    """The front-end a config asks for (``frontend``, ``model_name``, ``init_lambd`` in samples or
+    ``init_window_ms``, ...)."""
     feature = MODELS[config["model_name"]][0]
     if config["frontend"] == "torchaudio_mel":
         if feature != "mel":
@@ -158,7 +160,12 @@ def build_frontend(config: dict, n_points: int, sample_rate: int | None) -> nn.M
         if len(windows) > 1:
             return AdaSTFTStack(windows=tuple(windows), **kwargs)
         return AdaSTFT(window=windows[0], **kwargs)
-    spec_kwargs = dict(init_lambd=config["init_lambd"], n_points=n_points, hop_length=config["hop_length"],
+    init_lambd = config["init_lambd"]
+    if config["init_window_ms"] is not None:
+        if not sample_rate:
+            raise ValueError("init_window_ms needs audio with a sample rate; give init_lambd (samples) instead")
+        init_lambd = ms_to_lambd(config["init_window_ms"], sample_rate)
+    spec_kwargs = dict(init_lambd=init_lambd, n_points=n_points, hop_length=config["hop_length"],
                        window_mode=config["window_mode"], normalize_window=config["normalize_window"],
                        trainable=config["trainable"], min_lambd=config["min_lambd"])
     if feature == "mel":

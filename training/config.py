@@ -12,6 +12,7 @@ DEFAULTS = {
     "frontend": "gaussian",            # gaussian (DSPEC/DMEL) | torchaudio_mel (fixed Hann)
     "trainable": True,                 # learn lambda; False = fixed-resolution baseline
     "init_lambd": 6.38,                # initial window std, samples
+    "init_window_ms": None,            # initial window length 6 lambda in ms (overrides init_lambd; needs audio)
     "min_lambd": 0.5,                  # floor for lambda, samples (the ceiling is the signal length)
     "window_mode": "full",             # full | optimized
     "normalize_window": True,          # unit-energy window (the paper code's behaviour)

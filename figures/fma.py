@@ -1,0 +1,49 @@
+"""FMA experiment: the FMA CNN with its fixed log-mel and with DMEL (trainable/fixed).
+
+``test_fma``: track-level accuracy (mean of the segments' logits) and macro-F1 against the
+initial window, one panel per segment length; a table with the FMA system's published number;
+``confusion_fma``: the confusion matrix of the best configuration, summed over samples.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from figures.music import anchor_rows, best_configuration, comparison_table
+from figures.plotting import confusion_figure, frontend_comparison, save
+from figures.results import summed_confusion, with_frontends, write_table
+
+ANCHORS = [(60.0, "FMA system, 3 s + ensemble: 60"), (12.5, "chance (30 s model): 12.5")]
+ANCHOR_ROWS = [("FMA system (published)", "fixed log-mel, 3 s segments, ensemble", "60.0"),
+               ("FMA system (published)", "30 s clips", "12.5 (chance)")]
+
+
+def produce(load, split: str, out_dir: Path, table_dir: Path) -> None:
+    """``load(name)`` gives ``(df, histories)`` of an experiment or ``None``."""
+    loaded = load("fma")
+    if loaded is None:
+        return
+    df = with_frontends(loaded[0])
+    if split == "test":
+        metrics = {"test_accuracy": "track accuracy (%)", "test_macro_f1": "macro-F1 (%)"}
+        columns = {"test_accuracy": "test acc % (track)", "test_macro_f1": "macro-F1 %",
+                   "test_accuracy_segment": "test acc % (segment)"}
+    else:
+        metrics = {"best_valid_acc": "valid track accuracy (%)"}
+        columns = {"best_valid_acc": "valid acc % (track)"}
+    save(frontend_comparison(df, metrics, "config/segment_seconds", "segment (s)",
+                             ANCHORS if split == "test" else []), out_dir, f"{split}_fma")
+    table = comparison_table(df, "config/segment_seconds", "segment (s)", columns)
+    table = pd.concat([table, anchor_rows(ANCHOR_ROWS, list(table.columns))], ignore_index=True)
+    write_table(table, table_dir, f"{split}_fma",
+                f"FMA ({df['config/fma_subset'].iloc[0]}), FMA CNN, {split} metrics per track, mean ± std over samples; "
+                "the FMA system's published numbers below (it reported its best test epoch; we select on validation).")
+    if split == "test":
+        best = best_configuration(df, "config/segment_seconds", "test_accuracy")
+        cm = summed_confusion(best)
+        if cm is not None:
+            row = best.iloc[0]
+            save(confusion_figure(cm, f"FMA test: {row['frontend']}, {row['init_ms']:g} ms, "
+                                      f"{row['config/segment_seconds']:g} s segments ({len(best)} samples)"),
+                 out_dir, "confusion_fma")

@@ -1,0 +1,71 @@
+"""GTZAN experiment: every front-end into ResNet18 on the fault-filtered split.
+
+``test_gtzan``: clip-level accuracy (mean of segment logits) and majority-vote accuracy against
+the initial window, one panel per ``split_parts``; a table beside the published anchors;
+``windows_gtzan``: the learned DMEL window against its initial value and the Ada-STFT windows
+(best checkpoint of each seed-0 trial) against their Hann initialisation; the confusion matrix
+of the best configuration summed over samples.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from figures.music import anchor_rows, best_configuration, comparison_table
+from figures.plotting import accuracy_and_window_grid, confusion_figure, frontend_comparison, learned_windows, save
+from figures.results import summed_confusion, with_frontends, write_table
+from models.functional import stft_window
+
+# Published numbers on GTZAN (percent).
+ANCHORS = [(77.6, "VGGish + PCA + SVM, filtered test 77.6"), (53.4, "MFCC + SVM, filtered test 53.4")]
+ANCHOR_ROWS = [("Ada-STFT (published)", "window+kernels, best valid", "64.0 (optuna trials plateau near 53)"),
+               ("VGGish + PCA + SVM (jordipons)", "filtered test split", "77.6"),
+               ("MFCC + SVM (jordipons)", "filtered test split", "53.4")]
+
+
+def _ada_windows(df: pd.DataFrame) -> list:
+    out = []
+    for _, row in df[(df["config/frontend"] == "adastft") & (df["config/seed"] == 0)].iterrows():
+        if not row["checkpoint_dir"] or not (Path(row["checkpoint_dir"]) / "best_model.pt").exists():
+            continue
+        state = torch.load(Path(row["checkpoint_dir"]) / "best_model.pt", map_location="cpu")
+        for key in sorted(k for k in state if k.startswith("frontend.") and k.endswith("window")):
+            name = row["config/stft_window"].split("+")[0]
+            initial = stft_window(name, state[key].numel()).numpy()
+            out.append((f"{row['frontend']}, split_parts {row['config/split_parts']}", state[key].numpy(), initial))
+    return out
+
+
+def produce(load, split: str, out_dir: Path, table_dir: Path) -> None:
+    """``load(name)`` gives ``(df, histories)`` of an experiment or ``None``."""
+    loaded = load("gtzan")
+    if loaded is None:
+        return
+    df = with_frontends(loaded[0])
+    acc, vote = ("test_accuracy", "test_accuracy_vote") if split == "test" else ("best_valid_acc", "valid_acc_vote")
+    metrics = {acc: f"{split} accuracy, clips (%)", vote: f"{split} accuracy, vote (%)"}
+    save(frontend_comparison(df, metrics, "config/split_parts", "split_parts", ANCHORS if split == "test" else []),
+         out_dir, f"{split}_gtzan")
+    table = comparison_table(df, "config/split_parts", "split_parts",
+                             {acc: f"{split} acc % (mean logits)", vote: f"{split} acc % (vote)"})
+    table = pd.concat([table, anchor_rows(ANCHOR_ROWS, list(table.columns))], ignore_index=True)
+    write_table(table, table_dir, f"{split}_gtzan",
+                f"GTZAN (fault-filtered split), ResNet18, clip-level {split} accuracy, mean ± std over samples; "
+                "published anchors below.")
+    dmel = df[df["config/frontend"] == "gaussian"].assign(**{"config/model_name": "resnet18, split_parts "
+                                                                                  + df["config/split_parts"].astype(str)})
+    if len(dmel):
+        save(accuracy_and_window_grid(dmel, acc, "init_ms", "best_lambd_ms", "ms"), out_dir, "dmel_windows_gtzan")
+    windows = _ada_windows(df)
+    if windows:
+        save(learned_windows(windows, float(df["config/sample_rate"].iloc[0])), out_dir, "adastft_windows_gtzan")
+    if split == "test":
+        best = best_configuration(df, "config/split_parts", acc)
+        cm = summed_confusion(best)
+        if cm is not None:
+            row = best.iloc[0]
+            save(confusion_figure(cm, f"GTZAN test: {row['frontend']}, {row['init_ms']:g} ms, "
+                                      f"split_parts {row['config/split_parts']} ({len(best)} samples)"),
+                 out_dir, "confusion_gtzan")

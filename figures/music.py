@@ -1,0 +1,35 @@
+"""What the GTZAN and FMA figures share: the front-end comparison table and the best configuration."""
+from __future__ import annotations
+
+import pandas as pd
+
+from figures.results import mean_std
+
+CONFIG_COLS = ["frontend", "init_ms"]
+
+
+def comparison_table(df: pd.DataFrame, panel_col: str, panel_name: str, metrics: dict[str, str]) -> pd.DataFrame:
+    """One row per (front-end, initial window, panel value): learned DMEL window (min-max ms over
+    samples), each metric as ``mean ± std`` in percent, and the number of samples."""
+    rows = []
+    for (fe, init, panel), part in df.groupby(CONFIG_COLS + [panel_col]):
+        learned = "-"
+        if fe == "DMEL trainable":
+            learned = f"({part['best_lambd_ms'].min():.0f}, {part['best_lambd_ms'].max():.0f})"
+        rows.append({"front-end": fe, "init (ms)": f"{init:g}", panel_name: f"{panel:g}",
+                     "learned (ms, min-max)": learned,
+                     **{label: mean_std(part[col]) for col, label in metrics.items()}, "n": len(part)})
+    return pd.DataFrame(rows)
+
+
+def best_configuration(df: pd.DataFrame, panel_col: str, metric: str) -> pd.DataFrame:
+    """The trials of the configuration (front-end, initial window, panel value) with the highest mean ``metric``."""
+    means = df.groupby(CONFIG_COLS + [panel_col])[metric].mean()
+    fe, init, panel = means.idxmax()
+    return df[(df["frontend"] == fe) & (df["init_ms"] == init) & (df[panel_col] == panel)]
+
+
+def anchor_rows(anchors: list[tuple[str, str, str]], columns: list[str]) -> pd.DataFrame:
+    """Published numbers as table rows: ``(system, setting, value in %)`` under the first metric column."""
+    return pd.DataFrame([{c: "" for c in columns} | {"front-end": system, "init (ms)": setting, columns[4]: value}
+                         for system, setting, value in anchors], columns=columns)
