@@ -28,6 +28,11 @@ from models import functional as F
 CHUNK_ELEMENTS = 2**20
 
 
+def auto_chunk(n_points: int, hop_length: int, n_fft: int) -> int:
+    """Signals per STFT call so one call holds about ``CHUNK_ELEMENTS`` frame samples (at least 1)."""
+    return max(1, CHUNK_ELEMENTS // ((n_points // hop_length + 1) * n_fft))
+
+
 class GaussianSpectrogram(nn.Module):
     """Differentiable Gaussian-window power spectrogram (DSPEC).
 
@@ -80,10 +85,7 @@ class GaussianSpectrogram(nn.Module):
         lambd = self.effective_lambd().to(x.dtype)
         win_length, n_fft = self.geometry()
         window = F.gaussian_window(lambd, win_length, self.normalize_window)
-        chunk = self.chunk_size
-        if chunk is None:
-            frames = x.shape[-1] // self.hop_length + 1
-            chunk = max(1, CHUNK_ELEMENTS // (frames * n_fft))
+        chunk = self.chunk_size or auto_chunk(x.shape[-1], self.hop_length, n_fft)
         return F.power_spectrogram(x, window, n_fft, self.hop_length, chunk)
 
 
@@ -222,7 +224,8 @@ class AdaSTFT(nn.Module):
         return float(torch.linalg.norm(self.kernels.detach() - k0) / torch.linalg.norm(k0))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        spec = F.stft_magnitude(x, self.window, self.hop_length, self.kernels, self.pad_mode)
+        spec = F.stft_magnitude(x, self.window, self.hop_length, self.kernels, self.pad_mode,
+                                auto_chunk(x.shape[-1], self.hop_length, self.n_fft))
         if self.fb is not None:
             spec = F.apply_filterbank(spec, self.fb)
         return F.log_compress(spec) if self.log else spec
