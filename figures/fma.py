@@ -45,5 +45,5 @@ def produce(load, split: str, out_dir: Path, table_dir: Path) -> None:
         if cm is not None:
             row = best.iloc[0]
             save(confusion_figure(cm, f"FMA test: {row['frontend']}, {row['init_ms']:g} ms, "
-                                      f"{row['config/segment_seconds']:g} s segments ({len(best)} samples)"),
+                                      f"{row['config/segment_seconds']:g} s segments (n = {len(best)})"),
                  out_dir, "confusion_fma")

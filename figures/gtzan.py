@@ -67,5 +67,5 @@ def produce(load, split: str, out_dir: Path, table_dir: Path) -> None:
         if cm is not None:
             row = best.iloc[0]
             save(confusion_figure(cm, f"GTZAN test: {row['frontend']}, {row['init_ms']:g} ms, "
-                                      f"split_parts {row['config/split_parts']} ({len(best)} samples)"),
+                                      f"split_parts {row['config/split_parts']} (n = {len(best)})"),
                  out_dir, "confusion_gtzan")
