@@ -24,6 +24,7 @@ import urllib.parse
 import urllib.request
 import zipfile
 from pathlib import Path
+from typing import Callable
 
 from tqdm import tqdm
 
@@ -125,9 +126,23 @@ def verify_tree(root: Path, expected: dict[str, str], pattern: str = "recordings
     return problems
 
 
-def _summary(problems: list[str]) -> str:
+def summary(problems: list[str]) -> str:
+    """The first five problems joined, and how many more there are."""
     more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
     return "; ".join(problems[:5]) + more
+
+
+def already_installed(dest: Path, problems: Callable[[Path], list[str]], what: str, verified: str) -> bool:
+    """``True`` (after saying so) when ``dest`` holds a copy of ``what`` that ``problems`` finds nothing
+    wrong with; ``False`` when ``dest`` does not exist; raises when it holds something else."""
+    if not dest.exists():
+        return False
+    found = problems(dest)
+    if found:
+        raise DownloadError(f"{dest} exists but is not {what}: {summary(found)}. "
+                            "Move it away and rerun to download a fresh copy.")
+    print(f"{what} is already in {dest} ({verified} verified); nothing to do")
+    return True
 
 
 def install_fsdd(dest: Path, version: str = "1.0.8", source: str | None = None,
@@ -140,13 +155,8 @@ def install_fsdd(dest: Path, version: str = "1.0.8", source: str | None = None,
         raise DownloadError(f"unknown FSDD version {version!r}; choose one of {sorted(FSDD_URLS)}")
     expected = expected or read_checksums(f"fsdd-v{version}")
     dest = Path(dest).resolve()
-    if dest.exists():
-        problems = verify_tree(dest, expected)
-        if not problems:
-            print(f"FSDD v{version} is already in {dest} ({len(expected)} recordings verified); nothing to do")
-            return dest
-        raise DownloadError(f"{dest} exists but is not FSDD v{version}: {_summary(problems)}. "
-                            "Move it away and rerun to download a fresh copy.")
+    if already_installed(dest, lambda d: verify_tree(d, expected), f"FSDD v{version}", f"{len(expected)} recordings"):
+        return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=f".{dest.name}.tmp-", dir=dest.parent) as tmp:
         archive = fetch(source or FSDD_URLS[version], Path(tmp), FSDD_FIX)
@@ -167,7 +177,7 @@ def install_fsdd(dest: Path, version: str = "1.0.8", source: str | None = None,
         problems = verify_tree(staging, expected)
         if problems:
             raise DownloadError(f"the archive from {source or FSDD_URLS[version]} does not match FSDD v{version}: "
-                                f"{_summary(problems)}. Nothing was installed.")
+                                f"{summary(problems)}. Nothing was installed.")
         os.replace(staging, dest)
     print(f"installed FSDD v{version} into {dest} ({len(expected)} recordings verified)")
     return dest

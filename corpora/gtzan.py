@@ -35,7 +35,7 @@ import torch
 from tqdm import tqdm
 
 from corpora.audio_cache import cached_audio
-from corpora.download import DownloadError, fetch, is_remote
+from corpora.download import DownloadError, already_installed, fetch, is_remote, summary
 from corpora.splits import Rows, Splits, random_split_indices
 
 GENRES = ("blues", "classical", "country", "disco", "hiphop", "jazz", "metal", "pop", "reggae", "rock")
@@ -163,13 +163,8 @@ def install(dest: Path, source: str | None = None) -> Path:
     """
     source = source or URL
     dest = Path(dest).resolve()
-    if dest.exists():
-        problems = verify(dest)
-        if not problems:
-            print(f"GTZAN is already in {dest} ({len(GENRES) * CLIPS_PER_GENRE} clips verified); nothing to do")
-            return dest
-        raise DownloadError(f"{dest} exists but is not GTZAN: {_summary(problems)}. "
-                            "Move it away and rerun to download a fresh copy.")
+    if already_installed(dest, verify, "GTZAN", f"{len(GENRES) * CLIPS_PER_GENRE} clips"):
+        return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
     downloads = dest.parent / f".{dest.name}.downloads"
     archive = fetch(source, downloads, FIX)
@@ -192,10 +187,6 @@ def unpack(archive: Path, dest: Path, source: str) -> None:
         extract(archive, staging)
         problems = verify(staging)
         if problems:
-            raise DownloadError(f"the archive from {source} is not GTZAN: {_summary(problems)}. Nothing was installed.")
+            raise DownloadError(f"the archive from {source} is not GTZAN: {summary(problems)}. Nothing was installed.")
         os.replace(staging, dest)
 
-
-def _summary(problems: list[str]) -> str:
-    more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
-    return "; ".join(problems[:5]) + more

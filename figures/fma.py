@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from figures.music import anchor_rows, best_configuration, comparison_table
-from figures.plotting import confusion_figure, frontend_comparison, save
-from figures.results import summed_confusion, with_frontends, write_table
+from figures.music import anchor_rows, best_confusion, comparison_table
+from figures.plotting import frontend_comparison, save
+from figures.results import with_frontends, write_table
 
 ANCHORS = [(60.0, "FMA system, 3 s + ensemble: 60"), (12.5, "chance (30 s model): 12.5")]
 ANCHOR_ROWS = [("FMA system (published)", "fixed log-mel, 3 s segments, ensemble", "60.0"),
@@ -40,10 +40,4 @@ def produce(load, split: str, out_dir: Path, table_dir: Path) -> None:
                 f"FMA ({df['config/fma_subset'].iloc[0]}), FMA CNN, {split} metrics per track, mean ± std over samples; "
                 "the FMA system's published numbers below (it reported its best test epoch; we select on validation).")
     if split == "test":
-        best = best_configuration(df, "config/segment_seconds", "test_accuracy")
-        cm = summed_confusion(best)
-        if cm is not None:
-            row = best.iloc[0]
-            save(confusion_figure(cm, f"FMA test: {row['frontend']}, {row['init_ms']:g} ms, "
-                                      f"{row['config/segment_seconds']:g} s segments (n = {len(best)})"),
-                 out_dir, "confusion_fma")
+        best_confusion(df, "config/segment_seconds", "{:g} s segments", "test_accuracy", "fma", out_dir)

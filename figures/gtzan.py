@@ -13,9 +13,9 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from figures.music import anchor_rows, best_configuration, comparison_table
-from figures.plotting import accuracy_and_window_grid, confusion_figure, frontend_comparison, learned_windows, save
-from figures.results import summed_confusion, with_frontends, write_table
+from figures.music import anchor_rows, best_confusion, comparison_table
+from figures.plotting import accuracy_and_window_grid, frontend_comparison, learned_windows, save
+from figures.results import with_frontends, write_table
 from models.functional import stft_window
 
 # Published numbers on GTZAN (percent).
@@ -62,10 +62,4 @@ def produce(load, split: str, out_dir: Path, table_dir: Path) -> None:
     if windows:
         save(learned_windows(windows, float(df["config/sample_rate"].iloc[0])), out_dir, "adastft_windows_gtzan")
     if split == "test":
-        best = best_configuration(df, "config/split_parts", acc)
-        cm = summed_confusion(best)
-        if cm is not None:
-            row = best.iloc[0]
-            save(confusion_figure(cm, f"GTZAN test: {row['frontend']}, {row['init_ms']:g} ms, "
-                                      f"split_parts {row['config/split_parts']} (n = {len(best)})"),
-                 out_dir, "confusion_gtzan")
+        best_confusion(df, "config/split_parts", "split_parts {}", acc, "gtzan", out_dir)

@@ -1,9 +1,12 @@
 """What the GTZAN and FMA figures share: the front-end comparison table and the best configuration."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 
-from figures.results import mean_std
+from figures.plotting import confusion_figure, save
+from figures.results import mean_std, summed_confusion
 
 CONFIG_COLS = ["frontend", "init_ms"]
 
@@ -27,6 +30,19 @@ def best_configuration(df: pd.DataFrame, panel_col: str, metric: str) -> pd.Data
     means = df.groupby(CONFIG_COLS + [panel_col])[metric].mean()
     fe, init, panel = means.idxmax()
     return df[(df["frontend"] == fe) & (df["init_ms"] == init) & (df[panel_col] == panel)]
+
+
+def best_confusion(df: pd.DataFrame, panel_col: str, panel_text: str, metric: str, corpus: str, out_dir: Path) -> None:
+    """``confusion_<corpus>``: the test confusion matrix of the best configuration by mean ``metric``,
+    summed over its samples; ``panel_text`` formats the panel value for the title (``{}`` = the value)."""
+    best = best_configuration(df, panel_col, metric)
+    cm = summed_confusion(best)
+    if cm is None:
+        return
+    row = best.iloc[0]
+    title = (f"{corpus.upper()} test: {row['frontend']}, {row['init_ms']:g} ms, "
+             f"{panel_text.format(row[panel_col])} (n = {len(best)})")
+    save(confusion_figure(cm, title), out_dir, f"confusion_{corpus}")
 
 
 def anchor_rows(anchors: list[tuple[str, str, str]], columns: list[str]) -> pd.DataFrame:
