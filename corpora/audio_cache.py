@@ -42,7 +42,7 @@ import soxr
 from filelock import FileLock, Timeout
 from tqdm import tqdm
 
-TODO, OK, BAD = 0, 1, 2  # status.npy values
+PENDING, OK, BAD = 0, 1, 2  # status.npy values: not decoded yet, decoded, skipped
 MAX_CHUNK = 32  # clips per decoding task: at most this many per worker are redone after an interruption
 
 
@@ -166,14 +166,14 @@ def _build(directory: Path, files: list[Path], rel: list[str], settings: dict, w
         audio = np.lib.format.open_memmap(audio_path, mode="w+", dtype=np.float16, shape=(n, settings["n_samples"]))
         status = np.zeros(n, dtype=np.uint8)
         reasons = {}
-    todo = np.flatnonzero(status == TODO)
-    workers = max(1, min(workers, len(todo)))
-    size = max(1, min(MAX_CHUNK, math.ceil(len(todo) / (4 * workers))))
-    chunks = [[(int(r), str(files[r])) for r in todo[i:i + size]] for i in range(0, len(todo), size)]
+    pending = np.flatnonzero(status == PENDING)
+    workers = max(1, min(workers, len(pending)))
+    size = max(1, min(MAX_CHUNK, math.ceil(len(pending) / (4 * workers))))
+    chunks = [[(int(r), str(files[r])) for r in pending[i:i + size]] for i in range(0, len(pending), size)]
     decode = functools.partial(_decode_chunk, sample_rate=settings["sample_rate"], n_samples=settings["n_samples"],
                                min_samples=settings["min_samples"])
     start = time.perf_counter()
-    with _imap(workers) as imap, tqdm(total=len(todo), desc=f"decoding {name}", unit="clip") as bar:
+    with _imap(workers) as imap, tqdm(total=len(pending), desc=f"decoding {name}", unit="clip") as bar:
         for rows, block, bad in imap(decode, chunks):
             audio[rows] = block
             audio.flush()  # the audio is on disk before status.npy says so
@@ -184,9 +184,9 @@ def _build(directory: Path, files: list[Path], rel: list[str], settings: dict, w
             _write(status_path, _npy_bytes(status))
             bar.update(len(rows))
     del audio
-    if len(todo):
+    if len(pending):
         seconds = time.perf_counter() - start
-        print(f"{name}: decoded {len(todo)} clips in {seconds:.1f} s ({len(todo) / seconds:.1f} clips/s, "
+        print(f"{name}: decoded {len(pending)} clips in {seconds:.1f} s ({len(pending) / seconds:.1f} clips/s, "
               f"{workers} worker(s)) into {directory}")
     if reasons:
         shown = ", ".join(f"{rel[r]} ({why})" for r, why in sorted(reasons.items())[:5])
