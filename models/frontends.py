@@ -28,6 +28,18 @@ from models import functional as F
 CHUNK_ELEMENTS = 2**20
 
 
+def checked_filterbank(owner: str, n_fft: int, n_mels: int, sample_rate: int, f_min: float = 0.0,
+                       f_max: float | None = None) -> torch.Tensor:
+    """:func:`models.functional.mel_filterbank` ``(n_fft // 2 + 1, n_mels)``, with a warning naming
+    how many filters are empty (fewer FFT bins than the mel bands need) and ``owner``."""
+    fb, n_empty = F.mel_filterbank(n_fft, n_mels, sample_rate, f_min, f_max)
+    if n_empty:
+        warnings.warn(f"{owner}: {n_empty} of {n_mels} mel filters are empty at n_fft={n_fft} "
+                      f"({n_fft // 2 + 1} FFT bins at {sample_rate} Hz); their rows are constant. "
+                      "Use fewer mels or a longer window.", stacklevel=3)
+    return fb
+
+
 def auto_chunk(n_points: int, hop_length: int, n_fft: int) -> int:
     """Signals per STFT call so one call holds about ``CHUNK_ELEMENTS`` frame samples (at least 1)."""
     return max(1, CHUNK_ELEMENTS // ((n_points // hop_length + 1) * n_fft))
@@ -117,12 +129,7 @@ class DMEL(nn.Module):
     def filterbank(self, n_fft: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
         key = (n_fft, device, dtype)
         if key not in self._fbanks:
-            fb, n_empty = F.mel_filterbank(n_fft, self.n_mels, self.sample_rate, self.f_min, self.f_max)
-            if n_empty:
-                warnings.warn(
-                    f"DMEL: {n_empty} of {self.n_mels} mel filters are empty at n_fft={n_fft} "
-                    f"({n_fft // 2 + 1} FFT bins at {self.sample_rate} Hz); their log-mel rows are "
-                    f"constant log(1e-10). Use fewer mels or a longer window.", stacklevel=2)
+            fb = checked_filterbank("DMEL", n_fft, self.n_mels, self.sample_rate, self.f_min, self.f_max)
             self._fbanks[key] = fb.to(device=device, dtype=dtype)
         return self._fbanks[key]
 
@@ -199,13 +206,7 @@ class AdaSTFT(nn.Module):
         self.window_name, self.log, self.pad_mode = window, log, pad_mode
         self.window = nn.Parameter(F.stft_window(window, n_fft), requires_grad=learn_window)
         self.kernels = nn.Parameter(F.dft_kernels(n_fft)) if learn_kernels else None
-        fb = None
-        if n_mels is not None:
-            fb, n_empty = F.mel_filterbank(n_fft, n_mels, sample_rate)
-            if n_empty:
-                warnings.warn(f"AdaSTFT: {n_empty} of {n_mels} mel filters are empty at n_fft={n_fft} "
-                              f"({n_fft // 2 + 1} FFT bins at {sample_rate} Hz); use fewer mels or a larger n_fft.",
-                              stacklevel=2)
+        fb = checked_filterbank("AdaSTFT", n_fft, n_mels, sample_rate) if n_mels is not None else None
         self.register_buffer("fb", fb, persistent=False)
 
     def initial_window(self) -> torch.Tensor:
