@@ -157,10 +157,10 @@ def summarize(results) -> tuple[int, int, int]:
     df = results.get_dataframe()
     finished = int(df["done"].fillna(False).astype(bool).sum()) if "done" in df else 0
     errored = len(results.errors)
-    cols = [c for c in ("config/model_name", "config/trainable", "config/init_lambd", "config/seed",
-                        "epoch", "best_lambd_est", "best_valid_acc", "test_accuracy") if c in df]
+    varying = [c for c in df if c.startswith("config/") and df[c].astype(str).nunique() > 1]  # the grid axes
+    cols = varying + [c for c in ("epoch", "best_lambd_est", "best_valid_acc", "test_accuracy") if c in df]
     if len(df):
-        print(df[cols].to_string(index=False))
+        print(df[cols].rename(columns=lambda c: c.split("/")[-1]).to_string(index=False))
     return finished, len(df) - finished - errored, errored
 
 
