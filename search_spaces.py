@@ -141,6 +141,11 @@ def fma(max_epochs):
     }
 
 
+# GPU share of one trial, per grid (used when the cluster has GPUs; --gpus_per_trial overrides it):
+# the synthetic and FSDD models are tiny, the music grids train ResNet18 / the FMA CNN on 30 s clips.
+GPU_FRACTION = {"time_frequency": 1 / 8, "audio_mnist": 1 / 8, "audio_mnist_reference": 1 / 8, "gtzan": 1 / 3,
+                "fma": 1 / 3}
+
 SPACES = {
     "time_frequency": time_frequency,
     "audio_mnist": audio_mnist,
@@ -165,3 +170,8 @@ def get_space(name: str, max_epochs: int) -> dict:
         raise KeyError(f"unknown search space {name!r}; known spaces: {', '.join(sorted(SPACES))} "
                        "(add one as a function in search_spaces.py)")
     return SPACES[name](max_epochs)
+
+
+def gpu_fraction(name: str) -> float:
+    """The GPU share one trial of the space ``name`` asks for on a cluster with GPUs."""
+    return GPU_FRACTION.get(canonical_name(name), 1 / 3)

@@ -38,7 +38,13 @@ DEFAULTS = {
     "batch_size": 128,
     "max_epochs": 100,
     "patience": 100,                   # epochs without a lower valid loss before stopping
-    "checkpoint_every": 10,            # epochs between resume checkpoints (besides improvements)
+    "checkpoint_every": None,          # epochs between resume checkpoints (None: by time only); always at the end
+    "checkpoint_minutes": 5.0,         # minutes between resume checkpoints (whichever of the two comes first)
+    # device and speed
+    "device": "auto",                  # auto: CUDA exactly when Ray assigned the trial a GPU | cpu | cuda
+    "deterministic": True,             # deterministic kernels (bit-exact resume); False lets cuDNN pick the fastest
+    "amp": False,                      # bf16 autocast for the classifier head (the front-end stays float32)
+    "max_window_ms": None,             # ceiling on the DMEL window 6 lambda, ms (None: the clip length)
     # segments: a clip is cut into split_parts equal segments (or segments of segment_seconds)
     "split_parts": 1,
     "segment_seconds": None,           # s; when set, split_parts = clip_seconds / segment_seconds
