@@ -1,6 +1,7 @@
 """The common return type of every corpus and the seeded random split."""
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -29,12 +30,16 @@ class Rows:
         rows = self.index[np.asarray(i, dtype=np.int64)]
         return torch.from_numpy(np.asarray(self.array[rows], dtype=np.float32))
 
-    def segments(self, clips: np.ndarray, offsets: np.ndarray, length: int) -> torch.Tensor:
-        """``(len(clips), length)`` float32: ``length`` samples of each clip from its offset."""
-        out = np.empty((len(clips), length), dtype=np.float32)
+    def segments(self, clips: np.ndarray, offsets: np.ndarray, length: int, pin: bool = False) -> torch.Tensor:
+        """``(len(clips), length)`` float32: ``length`` samples of each clip from its offset.
+
+        ``pin=True`` returns page-locked memory, which a ``non_blocking`` copy to a GPU needs to
+        overlap with the computation."""
+        out = torch.empty((len(clips), length), dtype=torch.float32, pin_memory=pin)
+        view = out.numpy()
         for k, (c, o) in enumerate(zip(self.index[clips], offsets)):
-            out[k] = self.array[c, o:o + length]
-        return torch.from_numpy(out)
+            view[k] = self.array[c, o:o + length]
+        return out
 
 
 @dataclass
@@ -64,6 +69,14 @@ class Splits:
     @property
     def n_points(self) -> int:
         return int(self.x_train.shape[-1])
+
+    def waveforms_to(self, device: torch.device) -> "Splits":
+        """A copy whose in-memory waveforms (``x_*`` tensors: synthetic, FSDD) live on ``device``, so
+        batches are sliced there instead of being copied every step. :class:`Rows` of a decoded-audio
+        cache stay on the host (memory-mapped); labels stay on the host (metrics read them)."""
+        moved = {name: getattr(self, name).to(device) if isinstance(getattr(self, name), torch.Tensor)
+                 else getattr(self, name) for name in ("x_train", "x_valid", "x_test")}
+        return dataclasses.replace(self, **moved)
 
 
 def random_split_indices(n: int, fractions: tuple[float, float, float], seed: int) -> tuple[np.ndarray, ...]:

@@ -98,22 +98,27 @@ class Classifier(nn.Module):
     """Front-end, optional per-example standardisation and SpecAugment (training only), then a head.
 
     ``forward`` returns ``(logits, spectrogram)``, the spectrogram as the head sees it (before masks).
+    ``amp=True`` runs the head under bfloat16 autocast on the input's device; the front-end (window
+    gradient, FFT, log) always runs in float32, and the logits are returned as float32.
     """
 
     def __init__(self, frontend: nn.Module, head: nn.Module, standardize: bool = False,
-                 spec_augment: SpecAugment | None = None):
+                 spec_augment: SpecAugment | None = None, amp: bool = False):
         super().__init__()
         self.frontend, self.head, self.standardize = frontend, head, standardize
-        self.spec_augment = spec_augment
+        self.spec_augment, self.amp = spec_augment, amp
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        spec = self.frontend(x)
+        with torch.autocast(device_type=x.device.type, enabled=False):  # the front-end stays float32
+            spec = self.frontend(x.float())
         return standardize(spec) if self.standardize else spec
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         spec = self.features(x)
         masked = self.spec_augment(spec) if self.spec_augment is not None else spec
-        return self.head(masked), spec
+        with torch.autocast(device_type=x.device.type, dtype=torch.bfloat16, enabled=self.amp):
+            logits = self.head(masked)
+        return logits.float(), spec
 
     def frontend_drift(self) -> dict:
         """How far a learnable STFT front-end moved from its initialisation: ``window_mse`` and
@@ -165,9 +170,14 @@ def build_frontend(config: dict, n_points: int, sample_rate: int | None) -> nn.M
         if not sample_rate:
             raise ValueError("init_window_ms needs audio with a sample rate; give init_lambd (samples) instead")
         init_lambd = ms_to_lambd(config["init_window_ms"], sample_rate)
+    max_lambd = None
+    if config["max_window_ms"] is not None:
+        if not sample_rate:
+            raise ValueError("max_window_ms needs audio with a sample rate")
+        max_lambd = ms_to_lambd(config["max_window_ms"], sample_rate)
     spec_kwargs = dict(init_lambd=init_lambd, n_points=n_points, hop_length=config["hop_length"],
                        window_mode=config["window_mode"], normalize_window=config["normalize_window"],
-                       trainable=config["trainable"], min_lambd=config["min_lambd"])
+                       trainable=config["trainable"], min_lambd=config["min_lambd"], max_lambd=max_lambd)
     if feature == "mel":
         return DMEL(sample_rate=sample_rate, n_mels=config["n_mels"], **spec_kwargs)
     return GaussianSpectrogram(**spec_kwargs)
@@ -185,6 +195,6 @@ def build_model(config: dict, n_points: int, n_classes: int, sample_rate: int | 
     _, head_cls, head_kwargs = MODELS[config["model_name"]]
     masks = config["specaugment_freq"], config["specaugment_time"]
     return Classifier(frontend, head_cls(in_shape, n_classes, **head_kwargs), standardize=config["standardize"],
-                      spec_augment=SpecAugment(*masks) if any(masks) else None)
+                      spec_augment=SpecAugment(*masks) if any(masks) else None, amp=config["amp"])
 
 

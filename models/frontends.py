@@ -22,10 +22,13 @@ from torch import nn
 
 from models import functional as F
 
-# Working-set bound for one STFT call, in frame samples (frames x n_fft). Larger calls are
-# memory-bound on CPU: at 300 ms / n_fft 4096 a whole batch of 64 is ~3x slower than chunks of
-# 2 (benchmarks/bench_frontend.py). 2**20 keeps short windows batched and long ones chunked.
-CHUNK_ELEMENTS = 2**20
+# Working-set bound for one STFT call, in frame samples (frames x n_fft), per device type. On the
+# CPU larger calls are memory-bound: at 300 ms / n_fft 4096 a whole batch of 64 is ~3x slower than
+# chunks of 2 (benchmarks/bench_frontend.py); 2**20 keeps short windows batched and long ones
+# chunked. On a GPU every call is a kernel launch and the temporaries of one call (windowed frames,
+# rfft output, power: ~16 bytes per frame sample, ~512 MiB at 2**25) fit easily, so calls are
+# 32x larger: a batch of 16 GTZAN 30 s clips at n_fft 1024 is one call.
+CHUNK_ELEMENTS = {"cpu": 2**20, "cuda": 2**25}
 
 
 def checked_filterbank(owner: str, n_fft: int, n_mels: int, sample_rate: int, f_min: float = 0.0,
@@ -40,9 +43,11 @@ def checked_filterbank(owner: str, n_fft: int, n_mels: int, sample_rate: int, f_
     return fb
 
 
-def auto_chunk(n_points: int, hop_length: int, n_fft: int) -> int:
-    """Signals per STFT call so one call holds about ``CHUNK_ELEMENTS`` frame samples (at least 1)."""
-    return max(1, CHUNK_ELEMENTS // ((n_points // hop_length + 1) * n_fft))
+def auto_chunk(n_points: int, hop_length: int, n_fft: int, device: torch.device | str = "cpu") -> int:
+    """Signals per STFT call so one call holds about ``CHUNK_ELEMENTS[device type]`` frame samples
+    (at least 1; devices other than CUDA use the CPU bound)."""
+    bound = CHUNK_ELEMENTS.get(torch.device(device).type, CHUNK_ELEMENTS["cpu"])
+    return max(1, bound // ((n_points // hop_length + 1) * n_fft))
 
 
 class GaussianSpectrogram(nn.Module):
@@ -57,39 +62,57 @@ class GaussianSpectrogram(nn.Module):
         normalize_window: unit-energy window.
         trainable: learn ``lambd``; ``False`` freezes it (the baseline).
         remove_mean: subtract each example's mean before the transform (as the paper).
-        min_lambd: floor for lambda in samples; the ceiling is ``n_points``.
-        chunk_size: examples per STFT call; ``None`` picks ``CHUNK_ELEMENTS // (frames * n_fft)``
+        min_lambd: floor for lambda in samples.
+        max_lambd: ceiling for lambda in samples (``None``: ``n_points``; a smaller ceiling bounds
+            n_fft in ``optimized`` mode, so a growing window cannot run a shared GPU out of memory).
+        chunk_size: examples per STFT call; ``None`` picks ``CHUNK_ELEMENTS[device] // (frames * n_fft)``
             (at least 1), so short windows run as one batch and long ones in small chunks.
 
     Input ``(batch, n_points)``; output ``(batch, n_fft // 2 + 1, n_points // hop_length + 1)``.
+
+    The window geometry (n_fft) comes from a host copy of lambda that :meth:`project_` and
+    ``load_state_dict`` refresh, so a forward pass never waits for the device; call
+    :meth:`project_` after changing ``lambd`` in place.
     """
 
     def __init__(self, init_lambd: float, n_points: int, hop_length: int = 1, window_mode: str = "full",
                  normalize_window: bool = True, trainable: bool = True, remove_mean: bool = True,
-                 min_lambd: float = 0.5, chunk_size: int | None = None):
+                 min_lambd: float = 0.5, max_lambd: float | None = None, chunk_size: int | None = None):
         super().__init__()
         if window_mode not in F.WINDOW_MODES:
             raise ValueError(f"unknown window_mode {window_mode!r}; choose one of {F.WINDOW_MODES}")
-        if not min_lambd <= abs(init_lambd) <= n_points:
-            raise ValueError(f"init_lambd={init_lambd} samples is outside [{min_lambd}, {n_points}] "
-                             "(the floor and the signal length)")
+        max_lambd = float(n_points) if max_lambd is None else min(float(max_lambd), float(n_points))
+        if not min_lambd <= abs(init_lambd) <= max_lambd:
+            raise ValueError(f"init_lambd={init_lambd} samples is outside [{min_lambd}, {max_lambd:g}] "
+                             "(the floor and the ceiling: the signal length or max_window_ms)")
         self.n_points, self.hop_length, self.window_mode = n_points, hop_length, window_mode
         self.normalize_window, self.remove_mean = normalize_window, remove_mean
-        self.min_lambd, self.max_lambd, self.chunk_size = min_lambd, float(n_points), chunk_size
+        self.min_lambd, self.max_lambd, self.chunk_size = min_lambd, max_lambd, chunk_size
         self.lambd = nn.Parameter(torch.tensor(float(init_lambd)), requires_grad=trainable)
+        self._lambd_host = float(self.effective_lambd().detach())  # samples; read by geometry()
+        self.register_load_state_dict_post_hook(lambda module, _keys: module.refresh_geometry())
 
     def effective_lambd(self) -> torch.Tensor:
-        """``|lambd|`` kept inside ``[min_lambd, n_points]`` (samples, differentiable)."""
+        """``|lambd|`` kept inside ``[min_lambd, max_lambd]`` (samples, differentiable)."""
         return self.lambd.abs().clamp(self.min_lambd, self.max_lambd)
 
     @torch.no_grad()
     def project_(self) -> None:
-        """Put the raw parameter back inside the allowed range (call after an optimizer step)."""
+        """Put the raw parameter back inside the allowed range (call after an optimizer step) and
+        refresh the host copy of lambda that the geometry uses. Only ``optimized`` windows depend
+        on lambda's value, so only they read it back from the device (one sync per step)."""
         self.lambd.copy_(self.effective_lambd())
+        if self.window_mode == "optimized":
+            self.refresh_geometry()
+
+    @torch.no_grad()
+    def refresh_geometry(self) -> None:
+        """Read lambda (samples) back into the host copy that :meth:`geometry` uses."""
+        self._lambd_host = float(self.effective_lambd())
 
     def geometry(self) -> tuple[int, int]:
-        """Current ``(win_length, n_fft)``."""
-        return F.window_geometry(float(self.effective_lambd().detach()), self.n_points, self.window_mode)
+        """Current ``(win_length, n_fft)``, from the host copy of lambda (no device sync)."""
+        return F.window_geometry(self._lambd_host, self.n_points, self.window_mode)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.remove_mean:
@@ -97,7 +120,7 @@ class GaussianSpectrogram(nn.Module):
         lambd = self.effective_lambd().to(x.dtype)
         win_length, n_fft = self.geometry()
         window = F.gaussian_window(lambd, win_length, self.normalize_window)
-        chunk = self.chunk_size or auto_chunk(x.shape[-1], self.hop_length, n_fft)
+        chunk = self.chunk_size or auto_chunk(x.shape[-1], self.hop_length, n_fft, x.device)
         return F.power_spectrogram(x, window, n_fft, self.hop_length, chunk)
 
 
@@ -226,7 +249,7 @@ class AdaSTFT(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         spec = F.stft_magnitude(x, self.window, self.hop_length, self.kernels, self.pad_mode,
-                                auto_chunk(x.shape[-1], self.hop_length, self.n_fft))
+                                auto_chunk(x.shape[-1], self.hop_length, self.n_fft, x.device))
         if self.fb is not None:
             spec = F.apply_filterbank(spec, self.fb)
         return F.log_compress(spec) if self.log else spec

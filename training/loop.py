@@ -19,13 +19,18 @@ from models.classifiers import Classifier
 from training.segments import aggregate, eval_plan, read_segments, train_plan
 
 
-def seed_everything(seed: int) -> None:
-    """Seed Python, NumPy and torch; ask torch for deterministic kernels."""
-    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+def seed_everything(seed: int, deterministic: bool = True) -> None:
+    """Seed Python, NumPy and torch (every CUDA device too). ``deterministic``: deterministic
+    kernels (bit-exact reruns and resumes, cuDNN autotuning off); ``False`` lets cuDNN pick the
+    fastest kernels, which may differ from run to run on a GPU."""
+    if deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-    torch.use_deterministic_algorithms(True, warn_only=True)
+    torch.use_deterministic_algorithms(deterministic, warn_only=True)
+    torch.backends.cudnn.deterministic = deterministic
+    torch.backends.cudnn.benchmark = not deterministic
 
 
 def make_optimizer(model: Classifier, config: dict) -> torch.optim.Optimizer:
@@ -61,16 +66,22 @@ def train_epoch(model: Classifier, opt: torch.optim.Optimizer, x: torch.Tensor |
     ``x``: ``(n_clips, n_points)`` clips; ``length``: segment length in samples (default the clip);
     ``mode``: ``random_crop`` or ``all`` (see :func:`training.segments.train_plan`);
     ``augment``: optional callable on ``(batch, length)`` waveforms.
+
+    The step never waits for the device: the loss is summed on the device and read once at the
+    end. (A trainable ``optimized``-mode window reads lambda back once per step to size its FFT.)
     """
     model.train()
     layer = model.gaussian_spectrogram()
     n_points = x.shape[-1]
     length = length or n_points
     clips, offsets = train_plan(len(y), n_points, length, mode, generator)
-    total = 0.0
-    for idx in torch.arange(len(clips)).split(batch_size):
-        xb = read_segments(x, clips[idx], offsets[idx], length).to(device)
-        yb = y[clips[idx]].to(device)
+    src_clips, src_offsets = clips.to(_home(x)), offsets.to(_home(x))  # where the waveforms live
+    clips_dev, y = clips.to(device), y.to(device)  # copied once per epoch, sliced on the device
+    total = torch.zeros((), dtype=torch.float64, device=device)
+    for start in range(0, len(clips), batch_size):
+        batch = slice(start, start + batch_size)
+        xb = read_segments(x, src_clips[batch], src_offsets[batch], length, device)
+        yb = y[clips_dev[batch]]
         if augment is not None:
             xb = augment(xb)
         logits, _ = model(xb)
@@ -80,8 +91,13 @@ def train_epoch(model: Classifier, opt: torch.optim.Optimizer, x: torch.Tensor |
         opt.step()
         if layer is not None:
             layer.project_()
-        total += float(loss.detach()) * len(idx)
-    return total / len(clips)
+        total += loss.detach().double() * len(yb)
+    return float(total) / len(clips)
+
+
+def _home(x: torch.Tensor | Rows) -> torch.device:
+    """Where the waveforms ``x`` live: a tensor's device, the host for the rows of a cache."""
+    return x.device if isinstance(x, torch.Tensor) else torch.device("cpu")
 
 
 @dataclass
@@ -98,17 +114,21 @@ class Evaluation:
 @torch.no_grad()
 def evaluate(model: nn.Module, x: torch.Tensor | Rows, y: torch.Tensor, batch_size: int,
              device: torch.device, length: int | None = None) -> Evaluation:
-    """Every segment of every clip in eval mode (dropout and masks off), aggregated per clip."""
+    """Every segment of every clip in eval mode (dropout and masks off), aggregated per clip.
+    Losses and logits stay on the device until the end (one transfer per call)."""
     model.eval()
     length = length or x.shape[-1]
     clips, offsets = eval_plan(len(y), x.shape[-1], length)
-    total, parts = 0.0, []
-    for idx in torch.arange(len(clips)).split(batch_size):
-        xb = read_segments(x, clips[idx], offsets[idx], length).to(device)
-        logits, _ = model(xb)
-        total += float(F.cross_entropy(logits, y[clips[idx]].to(device), reduction="sum"))
-        parts.append(logits.float().cpu())
-    logits = torch.cat(parts)
+    src_clips, src_offsets = clips.to(_home(x)), offsets.to(_home(x))
+    clips_dev, y_dev = clips.to(device), y.to(device)
+    total, parts = torch.zeros((), dtype=torch.float64, device=device), []
+    for start in range(0, len(clips), batch_size):
+        batch = slice(start, start + batch_size)
+        logits, _ = model(read_segments(x, src_clips[batch], src_offsets[batch], length, device))
+        total += F.cross_entropy(logits, y_dev[clips_dev[batch]], reduction="sum")
+        parts.append(logits.float())
+    logits = torch.cat(parts).cpu()
+    total = float(total)
     mean_logits, votes = aggregate(logits, clips, len(y))
     pred = mean_logits.argmax(dim=1)
     return Evaluation(loss=total / len(clips), accuracy=float((pred == y).double().mean()),

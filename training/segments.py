@@ -56,16 +56,25 @@ def eval_plan(n_clips: int, n_points: int, length: int) -> tuple[torch.Tensor, t
     return clips, offsets
 
 
-def read_segments(x: torch.Tensor | Rows, clips: torch.Tensor, offsets: torch.Tensor, length: int) -> torch.Tensor:
-    """``(len(clips), length)`` float32 samples: clip ``clips[i]`` from sample ``offsets[i]`` on.
+def read_segments(x: torch.Tensor | Rows, clips: torch.Tensor, offsets: torch.Tensor, length: int,
+                  device: torch.device | None = None) -> torch.Tensor:
+    """``(len(clips), length)`` float32 samples: clip ``clips[i]`` from sample ``offsets[i]`` on, on ``device``.
 
-    ``x`` is a ``(n_clips, n_points)`` tensor or the :class:`Rows` of a decoded-audio cache.
+    ``x`` is a ``(n_clips, n_points)`` tensor (sliced where it lives; the result is moved to
+    ``device`` if it is elsewhere) or the :class:`Rows` of a decoded-audio cache (read on the host
+    into pinned memory when ``device`` is a GPU, then copied without blocking). ``device=None``
+    leaves the result where it was read.
     """
     if isinstance(x, Rows):
-        return x.segments(clips.numpy(), offsets.numpy(), length)
-    if length == x.shape[-1]:
-        return x[clips]
-    return torch.stack([x[c, o:o + length] for c, o in zip(clips.tolist(), offsets.tolist())])
+        cuda = device is not None and torch.device(device).type == "cuda"
+        out = x.segments(clips.cpu().numpy(), offsets.cpu().numpy(), length, pin=cuda)
+    else:
+        clips, offsets = clips.to(x.device), offsets.to(x.device)
+        if length == x.shape[-1]:
+            out = x[clips]
+        else:
+            out = x[clips[:, None], offsets[:, None] + torch.arange(length, device=x.device)]
+    return out if device is None else out.to(device, non_blocking=True)
 
 
 def aggregate(logits: torch.Tensor, clips: torch.Tensor, n_clips: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -17,12 +17,13 @@ Early stopping watches the validation loss over segments.
 """
 from __future__ import annotations
 
-import copy
 import json
 import math
 import os
 import random
+import socket
 import tempfile
+import time
 from pathlib import Path
 from typing import Callable
 
@@ -40,10 +41,70 @@ from training.metrics import class_metrics, confusion_table
 from training.segments import n_segments
 
 Report = Callable[[dict, "str | None"], None]  # (metrics, checkpoint directory or None)
+DEVICES = ("auto", "cpu", "cuda")
 
 
-def _device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+def cuda_unusable_reason() -> str | None:
+    """Why this process cannot use CUDA (torch build, driver, ``CUDA_VISIBLE_DEVICES``), or ``None``."""
+    if torch.version.cuda is None:
+        return f"this torch build ({torch.__version__}) has no CUDA support; install a CUDA build of torch"
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None and visible.strip() in ("", "-1", "NoDevFiles"):
+        return f"CUDA_VISIBLE_DEVICES={visible!r} hides every GPU from this process"
+    if not torch.cuda.is_available():
+        shown = "unset" if visible is None else repr(visible)
+        return (f"torch {torch.__version__} (CUDA {torch.version.cuda}) finds no usable GPU with "
+                f"CUDA_VISIBLE_DEVICES {shown}: no NVIDIA driver, or one too old for CUDA {torch.version.cuda}")
+    return None
+
+
+def select_device(requested: str, assigned_gpus: float | None) -> torch.device:
+    """The device a trial trains on.
+
+    Args:
+        requested: the ``device`` config key: ``auto``, ``cpu`` or ``cuda``.
+        assigned_gpus: the GPU share Ray assigned the trial (0 for none), ``None`` outside Ray.
+    ``auto`` means CUDA exactly when Ray assigned the trial a GPU (outside Ray: when CUDA is
+    available), so a trial Ray did not count never touches a GPU. A trial that must use CUDA
+    (``cuda``, or ``auto`` with a GPU assigned) raises ``RuntimeError`` with the reason when torch
+    cannot use it, rather than training on the CPU without a word.
+    """
+    if requested not in DEVICES:
+        raise ValueError(f"unknown device {requested!r}; choose one of {DEVICES}")
+    if requested == "cpu" or (requested == "auto" and assigned_gpus == 0):
+        return torch.device("cpu")
+    if requested == "auto" and assigned_gpus is None:
+        return torch.device("cuda" if cuda_unusable_reason() is None else "cpu")
+    reason = cuda_unusable_reason()
+    if reason is not None:
+        given = f"Ray assigned this trial {assigned_gpus:g} GPU" if assigned_gpus else "device='cuda' was asked for"
+        raise RuntimeError(f"{given}, but torch cannot use CUDA on node {node_address()}: {reason}")
+    return torch.device("cuda", torch.cuda.current_device())
+
+
+def node_address() -> str:
+    """This node's IP address as Ray knows it (the host name outside Ray)."""
+    try:
+        import ray
+
+        if ray.is_initialized():
+            return ray.util.get_node_ip_address()
+    except ImportError:  # pragma: no cover - ray is a requirement
+        pass
+    return socket.gethostname()
+
+
+def _ray_context() -> tuple[str, float | None]:
+    """``(node id, GPUs Ray assigned this worker)``; ``("", None)`` outside a Ray worker."""
+    try:
+        import ray
+
+        if not ray.is_initialized():
+            return "", None
+        ctx = ray.get_runtime_context()
+        return ctx.get_node_id(), float(ctx.get_assigned_resources().get("GPU", 0.0))
+    except ImportError:  # pragma: no cover
+        return "", None
 
 
 def _set_threads() -> None:
@@ -53,23 +114,60 @@ def _set_threads() -> None:
         torch.set_num_threads(int(n))
 
 
+def _check_data_dir(cfg: dict) -> None:
+    """Stop at once, naming this node and the path, when the dataset folder is not here."""
+    data_dir = cfg["data_dir"]
+    if cfg["dataset_name"] != "time_frequency" and data_dir and not Path(data_dir).is_dir():
+        raise FileNotFoundError(f"node {node_address()}: no dataset at {data_dir}; every node that runs trials "
+                                "needs the data at the same absolute path (or on a shared filesystem)")
+
+
 def _lambd(model) -> float:
     layer = model.gaussian_spectrogram()
     return float(layer.effective_lambd().detach()) if layer is not None else math.nan
+
+
+class CheckpointClock:
+    """When a resume checkpoint is due: every ``every`` epochs (``None``: never by count) or once
+    ``minutes`` have passed since the last one (``None``: never by time), whichever comes first,
+    and always at the end. ``clock`` returns seconds (monotonic)."""
+
+    def __init__(self, every: int | None, minutes: float | None, start_epoch: int = 0,
+                 clock: Callable[[], float] = time.monotonic):
+        if every is not None and every < 1:
+            raise ValueError(f"checkpoint_every must be at least 1 epoch (or None), got {every}")
+        self.every, self.minutes, self.clock = every, minutes, clock
+        self.last_epoch, self.last_time = start_epoch, clock()
+
+    def due(self, epochs_done: int, done: bool) -> bool:
+        """Whether to checkpoint after ``epochs_done`` epochs; marks the checkpoint as taken if so."""
+        now = self.clock()
+        due = (done or (self.every is not None and epochs_done - self.last_epoch >= self.every)
+               or (self.minutes is not None and now - self.last_time >= 60 * self.minutes))
+        if due:
+            self.last_epoch, self.last_time = epochs_done, now
+        return due
 
 
 def run_trial(config: dict, report: Report, restore_dir: str | None = None) -> dict:
     """Train one configuration to early stop or ``max_epochs``; return the final metrics.
 
     ``report(metrics, checkpoint_dir)`` is called once per epoch; ``checkpoint_dir`` is a
-    temporary directory (deleted after the call) when a checkpoint is due, else ``None``.
-    The last report carries ``test_accuracy``/``test_loss`` of the best model and ``done=True``.
+    temporary directory (deleted after the call) when a checkpoint is due (see
+    :class:`CheckpointClock`), else ``None``. The best weights are kept in memory and written
+    with each checkpoint. The last report carries ``test_accuracy``/``test_loss`` of the best
+    model and ``done=True``.
     """
     cfg = resolve_config(config)
-    seed_everything(cfg["seed"])
+    seed_everything(cfg["seed"], cfg["deterministic"])
     _set_threads()
-    device = _device()
-    data = load_splits(cfg)
+    node_id, assigned_gpus = _ray_context()
+    device = select_device(cfg["device"], assigned_gpus)
+    if device.type == "cuda" and assigned_gpus and assigned_gpus < 1:
+        # this trial's share of the GPU: its own growth fails it, not the trials beside it
+        torch.cuda.set_per_process_memory_fraction(assigned_gpus, device)
+    _check_data_dir(cfg)
+    data = load_splits(cfg).waveforms_to(device)
     length = data.n_points // n_segments(cfg)  # samples per segment, the model's input length
     model = build_model(cfg, length, data.n_classes, data.sample_rate).to(device)
     opt = make_optimizer(model, cfg)
@@ -78,13 +176,15 @@ def run_trial(config: dict, report: Report, restore_dir: str | None = None) -> d
     gen = torch.Generator().manual_seed(cfg["seed"])
     st = {"epoch": 0, "best_valid_loss": math.inf, "best_valid_acc": 0.0, "best_epoch": -1,
           "best_lambd": _lambd(model), "epochs_since_best": 0}
-    best_weights = copy.deepcopy(model.state_dict())
+    best_weights = _copy_weights(model)
 
     if restore_dir is not None:
         st, best_weights = _load_checkpoint(Path(restore_dir), model, opt, sched, gen, device)
+    clock = CheckpointClock(cfg["checkpoint_every"], cfg["checkpoint_minutes"], st["epoch"])
 
     sample_rate = data.sample_rate
     test_placeholders = {key: math.nan for key in _test_metric_names(data.class_names)}
+    where = {"device": str(device), "node_id": node_id, "node_ip": node_address()}
     metrics: dict = {}
     for epoch in range(st["epoch"], cfg["max_epochs"]):
         lr = opt.param_groups[0]["lr"]
@@ -93,11 +193,10 @@ def run_trial(config: dict, report: Report, restore_dir: str | None = None) -> d
         sched.step()
         valid = evaluate(model, data.x_valid, data.y_valid, cfg["batch_size"], device, length)
         lambd = _lambd(model)
-        improved = valid.loss < st["best_valid_loss"]
-        if improved:
+        if valid.loss < st["best_valid_loss"]:
             st.update(best_valid_loss=valid.loss, best_valid_acc=valid.accuracy, best_epoch=epoch,
                       best_lambd=lambd, epochs_since_best=0)
-            best_weights = copy.deepcopy(model.state_dict())
+            best_weights = _copy_weights(model)
         else:
             st["epochs_since_best"] += 1
         st["epoch"] = epoch + 1
@@ -107,15 +206,14 @@ def run_trial(config: dict, report: Report, restore_dir: str | None = None) -> d
                    "best_valid_loss": st["best_valid_loss"], "best_valid_acc": st["best_valid_acc"],
                    "best_epoch": st["best_epoch"], "lambd_est": lambd, "best_lambd_est": st["best_lambd"],
                    **{f"frontend_{k}": v for k, v in model.frontend_drift().items()},
-                   "done": done, **test_placeholders}  # fixed schema for progress.csv
+                   "done": done, **where, **test_placeholders}  # fixed schema for progress.csv
         if sample_rate:
             metrics["lambd_ms"] = lambd_to_ms(lambd, sample_rate)
             metrics["best_lambd_ms"] = lambd_to_ms(st["best_lambd"], sample_rate)
         metrics.update({f"n_{k}": v for k, v in data.info.items()})
         if done:
             metrics.update(_final_test(model, best_weights, data, cfg, device, length))
-        due = improved or done or (epoch + 1) % cfg["checkpoint_every"] == 0
-        if not due:
+        if not clock.due(epoch + 1, done):
             report(metrics, None)
             continue
         with tempfile.TemporaryDirectory() as ckpt:
@@ -128,27 +226,44 @@ def run_trial(config: dict, report: Report, restore_dir: str | None = None) -> d
     return metrics
 
 
+def _copy_weights(model) -> dict:
+    """A copy of the model's weights where they live (a device-to-device copy on a GPU)."""
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
 def _save_checkpoint(ckpt: Path, model, opt, sched, gen, st: dict, best_weights: dict, cfg: dict) -> None:
-    """Everything a resume needs (weights, optimizer, schedule, counters, every RNG) plus the best weights."""
+    """Everything a resume needs (weights, optimizer, schedule, counters, every RNG, CUDA's
+    included when it is in use) plus the best weights."""
+    rng = {"generator": gen.get_state(), "torch": torch.get_rng_state(), "numpy": np.random.get_state(),
+           "python": random.getstate()}
+    if torch.cuda.is_initialized():
+        rng["cuda"] = torch.cuda.get_rng_state_all()
     torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                "state": st,
-                "rng": {"generator": gen.get_state(), "torch": torch.get_rng_state(),
-                        "numpy": np.random.get_state(), "python": random.getstate()}}, ckpt / "state.pt")
+                "state": st, "rng": rng}, ckpt / "state.pt")
     torch.save(best_weights, ckpt / "best_model.pt")
     (ckpt / "config.json").write_text(json.dumps(cfg, indent=1, default=str))
 
 
 def _load_checkpoint(ckpt: Path, model, opt, sched, gen, device) -> tuple[dict, dict]:
-    """Restore what :func:`_save_checkpoint` wrote; returns ``(counters, best weights)``."""
-    saved = torch.load(ckpt / "state.pt", map_location=device, weights_only=False)
+    """Restore what :func:`_save_checkpoint` wrote; returns ``(counters, best weights on device)``.
+
+    Everything is loaded on the CPU first (RNG states must be CPU byte tensors; a checkpoint
+    written on a GPU loads on a CPU-only node), then the weights and optimizer state move to
+    ``device`` as they are loaded into the model and optimizer.
+    """
+    saved = torch.load(ckpt / "state.pt", map_location="cpu", weights_only=False)
     model.load_state_dict(saved["model"])
     opt.load_state_dict(saved["optimizer"])
     sched.load_state_dict(saved["scheduler"])
-    gen.set_state(saved["rng"]["generator"])
-    torch.set_rng_state(saved["rng"]["torch"])
-    np.random.set_state(saved["rng"]["numpy"])
-    random.setstate(saved["rng"]["python"])
-    return saved["state"], torch.load(ckpt / "best_model.pt", map_location=device)
+    rng = saved["rng"]
+    gen.set_state(rng["generator"])
+    torch.set_rng_state(rng["torch"])
+    np.random.set_state(rng["numpy"])
+    random.setstate(rng["python"])
+    if device.type == "cuda" and "cuda" in rng and len(rng["cuda"]) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(rng["cuda"])
+    best = torch.load(ckpt / "best_model.pt", map_location="cpu", weights_only=True)
+    return saved["state"], {k: v.to(device) for k, v in best.items()}
 
 
 def _test_metric_names(class_names: list[str]) -> list[str]:
@@ -158,7 +273,7 @@ def _test_metric_names(class_names: list[str]) -> list[str]:
 
 def _final_test(model, best_weights, data, cfg, device, length: int) -> dict:
     """Evaluate the best weights on the test split (the model's current weights are kept)."""
-    current = copy.deepcopy(model.state_dict())
+    current = _copy_weights(model)
     model.load_state_dict(best_weights)
     test = evaluate(model, data.x_test, data.y_test, cfg["batch_size"], device, length)
     model.load_state_dict(current)
@@ -185,9 +300,13 @@ def train_trial(config: dict) -> None:
         checkpoint = tune.Checkpoint.from_directory(ckpt_dir) if ckpt_dir else None
         tune.report(metrics, checkpoint=checkpoint)
 
-    checkpoint = tune.get_checkpoint()
-    if checkpoint is None:
-        run_trial(config, report)
-        return
-    with checkpoint.as_directory() as restore_dir:
-        run_trial(config, report, restore_dir=restore_dir)
+    try:
+        checkpoint = tune.get_checkpoint()
+        if checkpoint is None:
+            run_trial(config, report)
+            return
+        with checkpoint.as_directory() as restore_dir:
+            run_trial(config, report, restore_dir=restore_dir)
+    finally:  # the actor may be reused for the next trial: hand its GPU memory back
+        if torch.cuda.is_initialized():
+            torch.cuda.empty_cache()
