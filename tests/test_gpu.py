@@ -1,0 +1,99 @@
+"""What only a CUDA GPU can show (marked ``gpu``; skipped without one). Run them with ``pytest -m gpu``.
+
+DMEL and Ada-STFT on CUDA equal the CPU to float32 tolerance (values and gradients), a cache's rows
+reach the GPU through pinned memory unchanged, a trial resumes bit-exact on CUDA with
+``deterministic=True`` (CUDA RNG state included: SpecAugment draws its masks there), and three
+1/3-GPU trials of a grid share one GPU at once.
+"""
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from corpora.splits import Rows
+from models.frontends import DMEL, AdaSTFT
+from training.segments import read_segments
+from training.trial import run_trial
+
+pytestmark = pytest.mark.gpu
+CUDA = torch.device("cuda")
+
+
+def _values_and_grads(layer, x):
+    out = layer(x)
+    weights = torch.linspace(0.5, 1.5, out.numel(), device=out.device).reshape(out.shape)
+    (out * weights).sum().backward()
+    grads = {name: p.grad.detach().cpu() for name, p in layer.named_parameters() if p.grad is not None}
+    return out.detach().cpu(), grads
+
+
+@pytest.mark.parametrize("window_ms", [10.0, 35.0, 300.0])
+def test_dmel_on_cuda_equals_cpu(window_ms):
+    x = torch.from_numpy(np.random.default_rng(0).standard_normal((8, 8000)).astype(np.float32))
+    kwargs = dict(sample_rate=8000, n_mels=64, init_lambd=8000 * window_ms / 6000, n_points=8000, hop_length=80,
+                  window_mode="optimized")
+    cpu_out, cpu_grads = _values_and_grads(DMEL(**kwargs), x)
+    gpu_out, gpu_grads = _values_and_grads(DMEL(**kwargs).to(CUDA), x.to(CUDA))
+    torch.testing.assert_close(gpu_out, cpu_out, rtol=1e-4, atol=1e-3)  # log-mel, natural log units
+    assert cpu_grads.keys() == gpu_grads.keys() == {"spectrogram.lambd"}
+    torch.testing.assert_close(gpu_grads["spectrogram.lambd"], cpu_grads["spectrogram.lambd"], rtol=1e-3, atol=1e-3)
+
+
+@pytest.mark.parametrize("learn_kernels", [False, True])
+def test_adastft_on_cuda_equals_cpu(learn_kernels):
+    x = torch.from_numpy(np.random.default_rng(1).standard_normal((4, 22050)).astype(np.float32))
+    torch.manual_seed(0)
+    cpu = AdaSTFT(22050, n_fft=1024, hop_length=512, learn_window=True, learn_kernels=learn_kernels)
+    gpu = AdaSTFT(22050, n_fft=1024, hop_length=512, learn_window=True, learn_kernels=learn_kernels).to(CUDA)
+    cpu_out, cpu_grads = _values_and_grads(cpu, x)
+    gpu_out, gpu_grads = _values_and_grads(gpu, x.to(CUDA))
+    torch.testing.assert_close(gpu_out, cpu_out, rtol=1e-4, atol=1e-4)
+    assert cpu_grads.keys() == gpu_grads.keys()
+    for name in cpu_grads:
+        scale = cpu_grads[name].abs().max()
+        torch.testing.assert_close(gpu_grads[name], cpu_grads[name], rtol=1e-3, atol=1e-4 * float(scale))
+
+
+def test_cache_rows_reach_the_gpu_through_pinned_memory():
+    array = np.random.default_rng(2).standard_normal((6, 1000)).astype(np.float16)
+    rows = Rows(array, [5, 1, 3])
+    clips, offsets = torch.tensor([2, 0, 1]), torch.tensor([10, 0, 500])
+    on_gpu = read_segments(rows, clips, offsets, 400, CUDA)
+    assert on_gpu.device.type == "cuda"
+    torch.testing.assert_close(on_gpu.cpu(), read_segments(rows, clips, offsets, 400), rtol=0, atol=0)
+
+
+def test_trial_resumes_bit_exact_on_cuda(tmp_path):
+    cfg = {"device": "cuda", "deterministic": True, "model_name": "conv_net", "n_samples": 600, "batch_size": 64,
+           "init_lambd": 3.0, "max_epochs": 4, "checkpoint_every": 1, "specaugment_freq": 20, "specaugment_time": 20}
+    saved = {}
+
+    def report(metrics, ckpt):
+        assert metrics["device"].startswith("cuda")
+        if ckpt is not None:
+            saved[metrics["epoch"]] = shutil.copytree(ckpt, tmp_path / f"ckpt_{metrics['epoch']}")
+
+    straight = run_trial(cfg, report)
+    resumed = run_trial(cfg, lambda m, c: None, restore_dir=str(saved[1]))
+    for key in ("loss", "valid_loss", "lambd_est", "test_loss", "test_accuracy"):
+        assert resumed[key] == straight[key], key
+
+
+def test_three_trials_share_one_gpu(root, tmp_path):
+    args = [sys.executable, "main.py", "--name=time_frequency", "--num_cpus=3", "--gpus_per_trial=0.33",
+            "--max_epochs=40", "--set", "n_samples=1500", "--set", 'model_name="linear_net"', "--set",
+            "trainable=True", "--set", "checkpoint_every=10", f"--ray_root_dir={tmp_path}"]
+    done = subprocess.run(args, cwd=root, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    spans = []
+    for result in sorted((tmp_path / "time_frequency").glob("train_trial*/result.json")):
+        rows = [json.loads(line) for line in result.read_text().splitlines() if line.strip()]
+        assert {row["device"] for row in rows} == {"cuda:0"}
+        spans.append((rows[0]["timestamp"] - rows[0]["time_this_iter_s"], rows[-1]["timestamp"]))
+    assert len(spans) == 3
+    latest_start, earliest_end = max(s for s, _ in spans), min(e for _, e in spans)
+    assert latest_start < earliest_end  # all three held their share of the GPU at the same time
