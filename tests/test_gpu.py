@@ -97,3 +97,41 @@ def test_three_trials_share_one_gpu(root, tmp_path):
     assert len(spans) == 3
     latest_start, earliest_end = max(s for s, _ in spans), min(e for _, e in spans)
     assert latest_start < earliest_end  # all three held their share of the GPU at the same time
+
+
+def _sync_warnings(fn) -> int:
+    """Number of synchronising CUDA operations ``fn()`` performs (torch's sync debug mode)."""
+    import warnings
+
+    torch.cuda.synchronize()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        torch.cuda.set_sync_debug_mode("warn")
+        try:
+            fn()
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+    return sum("synchroniz" in str(w.message) for w in caught)
+
+
+@pytest.mark.parametrize("window_mode,trainable", [("full", True), ("optimized", False)])
+def test_training_steps_do_not_wait_for_the_gpu(window_mode, trainable):
+    """The host syncs of an epoch do not grow with its number of steps (loss summed on the device,
+    window geometry from the host copy of lambda). A trainable optimized window reads lambda back once
+    per step by design (n_fft depends on it), so it is not in this list."""
+    from models.classifiers import build_model
+    from training.config import resolve_config
+    from training.loop import evaluate, make_optimizer, train_epoch
+
+    cfg = resolve_config({"model_name": "conv_net", "window_mode": window_mode, "trainable": trainable,
+                          "init_lambd": 6.38, "hop_length": 1 if window_mode == "full" else 4})
+    model = build_model(cfg, 128, 3).to(CUDA)
+    opt = make_optimizer(model, cfg)
+    gen = torch.Generator().manual_seed(0)
+    counts = {}
+    for n in (64, 512):  # 2 and 16 steps of 32
+        x, y = torch.randn(n, 128, device=CUDA), torch.randint(0, 3, (n,))
+        train_epoch(model, opt, x, y, 32, gen, CUDA)  # warm-up (cuFFT plans, allocator)
+        counts[n] = (_sync_warnings(lambda: train_epoch(model, opt, x, y, 32, gen, CUDA)),
+                     _sync_warnings(lambda: evaluate(model, x, y, 32, CUDA)))
+    assert counts[64] == counts[512], counts
