@@ -8,6 +8,7 @@ of the best configuration summed over samples.
 """
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import pandas as pd
@@ -15,7 +16,7 @@ import torch
 
 from figures.music import anchor_rows, best_confusion, comparison_table
 from figures.plotting import accuracy_and_window_grid, frontend_comparison, learned_windows, save
-from figures.results import with_frontends, write_table
+from figures.results import read_checkpoint_file, with_frontends, write_table
 from models.functional import stft_window
 
 # Published numbers on GTZAN (percent).
@@ -28,9 +29,10 @@ ANCHOR_ROWS = [("Ada-STFT (published)", "window+kernels, best valid", "64.0 (opt
 def _ada_windows(df: pd.DataFrame) -> list:
     out = []
     for _, row in df[(df["config/frontend"] == "adastft") & (df["config/seed"] == 0)].iterrows():
-        if not row["checkpoint_dir"] or not (Path(row["checkpoint_dir"]) / "best_model.pt").exists():
+        raw = read_checkpoint_file(row["checkpoint_dir"], "best_model.pt") if row["checkpoint_dir"] else None
+        if raw is None:
             continue
-        state = torch.load(Path(row["checkpoint_dir"]) / "best_model.pt", map_location="cpu")
+        state = torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True)
         for key in sorted(k for k in state if k.startswith("frontend.") and k.endswith("window")):
             name = row["config/stft_window"].split("+")[0]
             initial = stft_window(name, state[key].numel()).numpy()

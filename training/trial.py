@@ -36,7 +36,8 @@ from models.classifiers import build_model
 from models.functional import lambd_to_ms
 from training.augment import build_waveform_augment
 from training.config import resolve_config
-from training.loop import evaluate, make_optimizer, make_scheduler, seed_everything, train_epoch
+from training.loop import LOSSES, evaluate, make_optimizer, make_scheduler, seed_everything, set_window_training, \
+    train_epoch
 from training.metrics import class_metrics, confusion_table
 from training.segments import n_segments
 
@@ -95,16 +96,14 @@ def node_address() -> str:
 
 
 def _ray_context() -> tuple[str, float | None]:
-    """``(node id, GPUs Ray assigned this worker)``; ``("", None)`` outside a Ray worker."""
-    try:
-        import ray
+    """``(node id, GPUs Ray assigned this worker)``; ``("", None)`` outside a Ray worker (a driver
+    that called ``ray.init`` itself runs ``run_trial`` as any script does)."""
+    import ray
 
-        if not ray.is_initialized():
-            return "", None
-        ctx = ray.get_runtime_context()
-        return ctx.get_node_id(), float(ctx.get_assigned_resources().get("GPU", 0.0))
-    except ImportError:  # pragma: no cover
+    if not ray.is_initialized() or ray.get_runtime_context().worker.mode != ray.WORKER_MODE:
         return "", None
+    ctx = ray.get_runtime_context()
+    return ctx.get_node_id(), float(ctx.get_assigned_resources().get("GPU", 0.0))
 
 
 def _set_threads() -> None:
@@ -159,6 +158,8 @@ def run_trial(config: dict, report: Report, restore_dir: str | None = None) -> d
     model and ``done=True``.
     """
     cfg = resolve_config(config)
+    if cfg["loss"] not in LOSSES:
+        raise ValueError(f"unknown loss {cfg['loss']!r}; choose one of {LOSSES}")
     seed_everything(cfg["seed"], cfg["deterministic"])
     _set_threads()
     node_id, assigned_gpus = _ray_context()
@@ -188,10 +189,11 @@ def run_trial(config: dict, report: Report, restore_dir: str | None = None) -> d
     metrics: dict = {}
     for epoch in range(st["epoch"], cfg["max_epochs"]):
         lr = opt.param_groups[0]["lr"]
+        set_window_training(model, cfg, epoch)  # lambda frozen during the first tf_warmup_epochs
         loss = train_epoch(model, opt, data.x_train, data.y_train, cfg["batch_size"], gen, device, length,
-                           cfg["train_segments"], augment)
+                           cfg["train_segments"], augment, cfg["loss"])
         sched.step()
-        valid = evaluate(model, data.x_valid, data.y_valid, cfg["batch_size"], device, length)
+        valid = evaluate(model, data.x_valid, data.y_valid, cfg["batch_size"], device, length, cfg["loss"])
         lambd = _lambd(model)
         if valid.loss < st["best_valid_loss"]:
             st.update(best_valid_loss=valid.loss, best_valid_acc=valid.accuracy, best_epoch=epoch,
@@ -275,7 +277,7 @@ def _final_test(model, best_weights, data, cfg, device, length: int) -> dict:
     """Evaluate the best weights on the test split (the model's current weights are kept)."""
     current = _copy_weights(model)
     model.load_state_dict(best_weights)
-    test = evaluate(model, data.x_test, data.y_test, cfg["batch_size"], device, length)
+    test = evaluate(model, data.x_test, data.y_test, cfg["batch_size"], device, length, cfg["loss"])
     model.load_state_dict(current)
     per_class = class_metrics(data.y_test.numpy(), test.predictions, data.class_names)
     return {"test_loss": test.loss, "test_accuracy": test.accuracy, "test_accuracy_vote": test.accuracy_vote,

@@ -1,0 +1,104 @@
+"""produce_figures.py reads experiments from a URI (file://, and S3 when moto is installed) as from a folder."""
+import importlib.util
+import socket
+import subprocess
+import sys
+
+import pandas as pd
+import pyarrow.fs
+import pytest
+
+import produce_figures
+from figures.results import display_location, experiment_location, load_experiment, summed_confusion
+
+TINY = ["--name=time_frequency", "--num_cpus=2", "--set", "n_samples=150", "--set", 'model_name="linear_net"',
+        "--max_epochs=2", "--set", "init_lambd=[1.276,31.9]"]
+HAS_MOTO = importlib.util.find_spec("moto") is not None
+
+
+@pytest.fixture(scope="module")
+def storage(root, tmp_path_factory):
+    """A finished 4-trial time_frequency experiment in ``<storage>/time_frequency`` (a local folder)."""
+    rr = tmp_path_factory.mktemp("storage") / "rr"
+    run = subprocess.run([sys.executable, "main.py", *TINY, f"--ray_root_dir={rr}"], cwd=root,
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    return rr
+
+
+def tables(results_dir):
+    return {p.name: p.read_text() for p in sorted((results_dir / "tables").iterdir())}
+
+
+def figures_from(tmp_path, capsys, *args):
+    """Run produce_figures.main in this process; return (tables, printed text)."""
+    out = tmp_path / f"results{len(list(tmp_path.glob('results*')))}"
+    assert produce_figures.main(["--split=test", f"--results_dir={out}", *args]) == 0
+    return tables(out), capsys.readouterr().out
+
+
+def test_locations():
+    assert experiment_location("/a/b", "fma") == "/a/b/fma"
+    assert experiment_location("s3://bucket", "fma") == "s3://bucket/fma"
+    assert experiment_location("s3://bucket/pre/", "fma") == "s3://bucket/pre/fma"
+    assert (experiment_location("s3://bucket/pre?endpoint_override=127.0.0.1:9000&scheme=http", "gtzan")
+            == "s3://bucket/pre/gtzan?endpoint_override=127.0.0.1:9000&scheme=http")
+    assert experiment_location("file:///abs/rr", "gtzan") == "file:///abs/rr/gtzan"
+    assert display_location("s3://bucket/pre/gtzan?secret_key=x&scheme=http") == "s3://bucket/pre/gtzan"
+
+
+def test_file_uri_gives_the_same_tables(storage, tmp_path, capsys):
+    local, local_out = figures_from(tmp_path, capsys, f"--ray_root_dir={storage}", "--data_dir=unused")
+    uri, uri_out = figures_from(tmp_path, capsys, f"--storage=file://{storage}")
+    assert "test_time_frequency.md" in local and "| linear_net |" in local["test_time_frequency.md"]
+    assert uri == local
+    # a missing experiment is skipped with the same message either way
+    assert f"audio_mnist: no experiment at {storage}/audio_mnist; skipped (run main.py --name=audio_mnist)" in local_out
+    assert (f"audio_mnist: no experiment at file://{storage}/audio_mnist; skipped (run main.py --name=audio_mnist)"
+            in uri_out)
+
+
+def test_checkpoint_files_through_a_uri(storage):
+    df, histories = load_experiment(storage / "time_frequency")
+    df_uri, histories_uri = load_experiment(f"file://{storage}/time_frequency")
+    assert len(df) == 4 and len(histories_uri) == 4
+    pd.testing.assert_frame_equal(df, df_uri)
+    confusion = summed_confusion(df_uri)
+    assert confusion is not None and confusion.to_numpy().sum() == 4 * 30  # 4 trials x 30 test signals
+    pd.testing.assert_frame_equal(confusion, summed_confusion(df))
+
+
+@pytest.fixture
+def s3(monkeypatch):
+    """A local S3 endpoint (moto's server) with an empty bucket ``results``; yields ``("host:port", filesystem)``."""
+    from moto.server import ThreadedMotoServer
+
+    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                       "AWS_DEFAULT_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true"}.items():
+        monkeypatch.setenv(key, value)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    endpoint = f"127.0.0.1:{port}"
+    fs = pyarrow.fs.S3FileSystem(endpoint_override=endpoint, scheme="http", region="us-east-1",
+                                 access_key="testing", secret_key="testing", allow_bucket_creation=True)
+    fs.create_dir("results")
+    yield endpoint, fs
+    server.stop()
+
+
+@pytest.mark.skipif(not HAS_MOTO, reason="needs moto's S3 server (moto[s3], flask, flask-cors)")
+def test_s3_gives_the_same_tables(s3, storage, tmp_path, capsys):
+    endpoint, fs = s3
+    pyarrow.fs.copy_files(str(storage / "time_frequency"), "results/ray/time_frequency", destination_filesystem=fs)
+    uri = f"s3://results/ray?endpoint_override={endpoint}&scheme=http"
+    local, _ = figures_from(tmp_path, capsys, f"--ray_root_dir={storage}")
+    remote, out = figures_from(tmp_path, capsys, f"--storage={uri}")
+    assert remote == local
+    assert "audio_mnist: no experiment at s3://results/ray/audio_mnist; skipped" in out
+    df, _ = load_experiment(experiment_location(uri, "time_frequency"))
+    assert df["checkpoint_dir"].str.startswith("s3://results/ray/time_frequency/").all()
+    local_df, _ = load_experiment(storage / "time_frequency")
+    pd.testing.assert_frame_equal(summed_confusion(df), summed_confusion(local_df))
