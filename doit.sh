@@ -1,6 +1,7 @@
 #!/bin/sh
 # Everything: set up, download the data, run every experiment, produce every figure and table.
 # DATASETS="fsdd gtzan fma" sh doit.sh also fetches GTZAN (1.2 GB) and FMA small (7.2 GB); default fsdd.
+# DATASETS="fsdd esc50 audiomnist" adds the DMEL paper's ESC-50 (~600 MB) and AudioMNIST (~1 GB).
 set -e
 cd "$(dirname "$0")"
 sh setup_env.sh

@@ -1,7 +1,11 @@
 """Figures and tables from the experiments on disk (no retraining).
 
     python produce_figures.py --split=test --ray_root_dir=$(pwd)/ray_results/ --data_dir=$(pwd)/data/audio-mnist
+    python produce_figures.py --split=test --storage=s3://bucket/prefix     # experiments at <storage>/<name>
 
+Experiments are read from ``<storage>/<name>``; ``--storage`` is a local folder or a URI
+(``file:///abs/path``, ``s3://bucket/prefix``, ``s3://bucket/prefix?endpoint_override=host:port&scheme=http``;
+S3 credentials come from the usual AWS environment variables) and defaults to ``--ray_root_dir``.
 Writes figures to ``<results_dir>/figures`` (PDF and PNG) and tables to ``<results_dir>/tables``
 (Markdown and LaTeX). Experiments that have not been run are skipped with a message.
 """
@@ -11,28 +15,33 @@ import argparse
 import sys
 from pathlib import Path
 
-from figures import audio_mnist, fma, gtzan, time_frequency
-from figures.results import load_experiment
+from figures import audio_mnist, audiomnist60, esc50, fma, gtzan, time_frequency
+from figures.results import display_location, experiment_location, load_experiment
 
 # modules with produce(load, split, figure_dir, table_dir)
-FIGURES = (time_frequency, audio_mnist, gtzan, fma)
+FIGURES = (time_frequency, audio_mnist, gtzan, fma, esc50, audiomnist60)
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--split", choices=("test", "valid"), default="test")
     p.add_argument("--ray_root_dir", default="ray_results")
+    p.add_argument("--storage", default=None,
+                   help="where the experiments are: a folder or a URI (s3://bucket/prefix, file:///abs/path); "
+                        "default --ray_root_dir")
     p.add_argument("--data_dir", default="data/audio-mnist", help="accepted for the original command line")
     p.add_argument("--results_dir", default="results")
     args = p.parse_args(argv)
     fig_dir, table_dir = Path(args.results_dir) / "figures", Path(args.results_dir) / "tables"
+    storage = args.storage or args.ray_root_dir
 
     def load(name):
-        exp_dir = Path(args.ray_root_dir) / name
-        if not exp_dir.is_dir():
-            print(f"{name}: no experiment at {exp_dir.resolve()}; skipped (run main.py --name={name})")
+        location = experiment_location(storage, name)
+        try:
+            df, histories = load_experiment(location)
+        except FileNotFoundError:
+            print(f"{name}: no experiment at {display_location(location)}; skipped (run main.py --name={name})")
             return None
-        df, histories = load_experiment(exp_dir)
         if df.empty:
             print(f"{name}: no finished trials yet; skipped")
             return None

@@ -1,7 +1,8 @@
 #!/bin/sh
 # The paper's experiments at full budget (meant for a GPU box or a Ray cluster; reruns resume).
 # Datasets that are not downloaded are skipped with a message. Budgets: MAX_EPOCHS (synthetic),
-# AUDIO_MAX_EPOCHS (FSDD), GTZAN_MAX_EPOCHS, FMA_MAX_EPOCHS; NUM_SAMPLES for all.
+# AUDIO_MAX_EPOCHS (FSDD), GTZAN_MAX_EPOCHS, FMA_MAX_EPOCHS, ESC50_MAX_EPOCHS, AUDIOMNIST_MAX_EPOCHS;
+# NUM_SAMPLES for all. Data folders: DATA_DIR (FSDD), GTZAN_DIR, FMA_DIR, ESC50_DIR, AUDIOMNIST_DIR.
 set -e
 cd "$(dirname "$0")"
 PY="${VENV:-.venv}/bin/python"
@@ -31,4 +32,21 @@ if [ -d "${FMA_DIR:-data/fma}" ]; then
         --ray_root_dir="$ROOT" --data_dir="$(cd "${FMA_DIR:-data/fma}" && pwd)"
 else
     echo "FMA not found at ${FMA_DIR:-data/fma}: skipping fma (sh download_data.sh fma fetches it)"
+fi
+# The DMEL paper's Tables 2 and 3 (100 epochs, as the paper): ESC-50 on its random split and on the official folds,
+# AudioMNIST (60 speakers; the grid audiomnist60, not FSDD's audio_mnist).
+if [ -d "${ESC50_DIR:-data/esc50}" ]; then
+    for name in esc50 esc50_folds; do
+        "$PY" main.py --num_samples="$NUM_SAMPLES" --max_epochs="${ESC50_MAX_EPOCHS:-100}" --name=$name \
+            --ray_root_dir="$ROOT" --data_dir="$(cd "${ESC50_DIR:-data/esc50}" && pwd)"
+    done
+else
+    echo "ESC-50 not found at ${ESC50_DIR:-data/esc50}: skipping esc50 (sh download_data.sh esc50 fetches it)"
+fi
+if [ -d "${AUDIOMNIST_DIR:-data/audiomnist60}" ]; then
+    "$PY" main.py --num_samples="$NUM_SAMPLES" --max_epochs="${AUDIOMNIST_MAX_EPOCHS:-100}" --name=audiomnist60 \
+        --ray_root_dir="$ROOT" --data_dir="$(cd "${AUDIOMNIST_DIR:-data/audiomnist60}" && pwd)"
+else
+    echo "AudioMNIST not found at ${AUDIOMNIST_DIR:-data/audiomnist60}: skipping audiomnist60" \
+        "(sh download_data.sh audiomnist fetches it)"
 fi

@@ -1,8 +1,9 @@
-"""Dataset downloads: fetch (any URL, ``file://`` included, or a local path), verify, install atomically.
+"""Shared download helpers: fetch (any URL, ``file://`` included, or a local path), verify, install atomically.
 
-    python -m corpora.download fsdd [--version 1.0.8] [--dest data/audio-mnist] [--source URL_OR_PATH]
-    python -m corpora.download gtzan [--dest data/gtzan] [--source URL_OR_PATH]
-    python -m corpora.download fma [--subsets small [medium]] [--dest data/fma] [--base URL_OR_FOLDER]
+Each corpus module owns its ``install`` (``corpora/fsdd.py``, ``gtzan.py``, ``fma.py``, ``esc50.py``,
+``audiomnist.py``) and builds it from these helpers; the command line
+(``python -m corpora <dataset> ...``, what ``download_data.sh`` runs) dispatches through the registry
+``corpora.DOWNLOADS``. This module imports no corpus module.
 
 Nothing half-written is left behind: downloads go to ``*.part`` and are renamed when complete
 (an interrupted http(s) download is resumed from its ``*.part``); archives are extracted into a
@@ -11,33 +12,22 @@ run finds the installed data and does nothing.
 """
 from __future__ import annotations
 
-import argparse
+import contextlib
 import hashlib
 import http.client
 import os
-import re
 import shutil
-import sys
 import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
 import zipfile
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 from tqdm import tqdm
 
 CHECKSUM_DIR = Path(__file__).resolve().parent / "checksums"
-FSDD_URLS = {
-    # DOI 10.5281/zenodo.1342401 (the version the DMEL code downloads)
-    "1.0.8": "https://zenodo.org/record/1342401/files/Jakobovski/free-spoken-digit-dataset-v1.0.8.zip",
-    # latest tag (3,000 recordings, six speakers), from the GitHub tag archive
-    "1.0.10": "https://github.com/Jakobovski/free-spoken-digit-dataset/archive/refs/tags/v1.0.10.zip",
-}
-FSDD_DEFAULT_DEST = {"1.0.8": "data/audio-mnist", "1.0.10": "data/fsdd-v1.0.10"}
-FSDD_FIX = "Set the source to a mirror or a local copy (FSDD_URL=file:///path/to/fsdd.zip sh download_data.sh)."
-RECORDING = re.compile(r"^(?:.*/)?recordings/(\d_[a-z]+_\d+\.wav)$")
 
 
 class DownloadError(RuntimeError):
@@ -145,76 +135,56 @@ def already_installed(dest: Path, problems: Callable[[Path], list[str]], what: s
     return True
 
 
-def install_fsdd(dest: Path, version: str = "1.0.8", source: str | None = None,
-                 expected: dict[str, str] | None = None) -> Path:
-    """Install FSDD ``version`` as ``dest/recordings/*.wav``; returns ``dest``. Idempotent.
+@contextlib.contextmanager
+def downloaded(source: str, dest: Path, fix: str) -> Iterator[Path]:
+    """The archive at ``source`` as a local file, for installing into ``dest``.
 
-    ``expected`` (relative path -> sha256) defaults to the list shipped for ``version``.
+    A local path or ``file://`` URL is used in place. A remote archive downloads into
+    ``.<dest name>.downloads`` beside ``dest`` (an interrupted download keeps its ``*.part`` there
+    and the next call resumes it); the folder is deleted when the body finishes, or raises
+    :class:`DownloadError` (bad content: the next run fetches a fresh copy).
     """
-    if version not in FSDD_URLS:
-        raise DownloadError(f"unknown FSDD version {version!r}; choose one of {sorted(FSDD_URLS)}")
-    expected = expected or read_checksums(f"fsdd-v{version}")
-    dest = Path(dest).resolve()
-    if already_installed(dest, lambda d: verify_tree(d, expected), f"FSDD v{version}", f"{len(expected)} recordings"):
-        return dest
+    downloads = dest.parent / f".{dest.name}.downloads"
+    archive = fetch(source, downloads, fix)
+    try:
+        yield archive
+    except DownloadError:
+        if is_remote(source):
+            shutil.rmtree(downloads, ignore_errors=True)
+        raise
+    if is_remote(source):
+        shutil.rmtree(downloads, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def staged(dest: Path) -> Iterator[Path]:
+    """A fresh folder beside ``dest`` to build the installed tree in; renamed to ``dest`` (one
+    atomic rename) when the body finishes, removed with its temporary parent when it raises."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=f".{dest.name}.tmp-", dir=dest.parent) as tmp:
-        archive = fetch(source or FSDD_URLS[version], Path(tmp), FSDD_FIX)
         staging = Path(tmp) / "staging"
-        (staging / "recordings").mkdir(parents=True)
-        try:
-            with zipfile.ZipFile(archive) as zf:
-                members = [(m, RECORDING.match(m.filename)) for m in zf.infolist()]
-                members = [(m, match.group(1)) for m, match in members if match]
-                if not members:
-                    raise DownloadError(f"{archive} holds no recordings/*.wav: not an FSDD archive")
-                for member, name in tqdm(members, desc="extracting", unit="file"):
-                    with zf.open(member) as src, open(staging / "recordings" / name, "wb") as out:
-                        shutil.copyfileobj(src, out)
-        except zipfile.BadZipFile as err:
-            raise DownloadError(f"{archive} is not a valid zip archive ({err}): a corrupt or incomplete "
-                                "download. Rerun, or point FSDD_URL at a good copy.") from err
-        problems = verify_tree(staging, expected)
-        if problems:
-            raise DownloadError(f"the archive from {source or FSDD_URLS[version]} does not match FSDD v{version}: "
-                                f"{summary(problems)}. Nothing was installed.")
+        staging.mkdir()
+        yield staging
         os.replace(staging, dest)
-    print(f"installed FSDD v{version} into {dest} ({len(expected)} recordings verified)")
-    return dest
 
 
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = p.add_subparsers(dest="dataset", required=True)
-    fsdd = sub.add_parser("fsdd", help="Free Spoken Digit Dataset")
-    fsdd.add_argument("--version", default="1.0.8", choices=sorted(FSDD_URLS))
-    fsdd.add_argument("--dest", default=None, help="default data/audio-mnist (v1.0.8), data/fsdd-v1.0.10")
-    fsdd.add_argument("--source", default=None, help="URL (file:// too) or local zip; default the official one")
-    gtzan = sub.add_parser("gtzan", help="GTZAN genre collection (genres.tar.gz)")
-    gtzan.add_argument("--dest", default="data/gtzan")
-    gtzan.add_argument("--source", default=None, help="URL (file:// too) or local genres.tar.gz; default the "
-                       "Hugging Face copy marsyas/gtzan")
-    fma = sub.add_parser("fma", help="Free Music Archive: fma_metadata and the audio of each subset")
-    fma.add_argument("--subsets", nargs="+", default=["small"], help="small and/or medium (default small)")
-    fma.add_argument("--dest", default="data/fma")
-    fma.add_argument("--base", default=None, help="https or file:// URL of the folder holding the zips, "
-                     "or a local folder; default the official one")
-    args = p.parse_args(argv)
+def unzip(archive: Path, staging: Path, target: Callable[[str], str | None], what: str, fix: str) -> int:
+    """Extract the members of the zip ``archive`` for which ``target(member name)`` gives a relative
+    path, to that path under ``staging``; returns how many. Raises :class:`DownloadError` (ending in
+    ``fix``) for a corrupt zip, or when no member is selected (the archive is not ``what``)."""
     try:
-        # the corpus modules import this one (and the decoding stack): imported when asked for
-        if args.dataset == "fsdd":
-            install_fsdd(Path(args.dest or FSDD_DEFAULT_DEST[args.version]), args.version, args.source or None)
-        elif args.dataset == "gtzan":
-            from corpora import gtzan
-            gtzan.install(Path(args.dest), args.source or None)
-        else:
-            from corpora import fma
-            fma.install(Path(args.dest), args.subsets, args.base or None)
-    except DownloadError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
-    return 0
+        with zipfile.ZipFile(archive) as zf:
+            members = [(m, target(m.filename)) for m in zf.infolist() if not m.is_dir()]
+            members = [(m, rel) for m, rel in members if rel]
+            if not members:
+                raise DownloadError(f"{archive} holds none of the files of {what}: not its archive. {fix}")
+            for member, rel in tqdm(members, desc=f"extracting {archive.name}", unit="file"):
+                out_path = staging / rel
+                out_path.parent.mkdir(parents=True, exist_ok=True)
+                with zf.open(member) as src, open(out_path, "wb") as out:
+                    shutil.copyfileobj(src, out)
+    except (zipfile.BadZipFile, EOFError) as err:
+        raise DownloadError(f"{archive} is not a valid zip archive ({err}): a corrupt or incomplete "
+                            f"download. {fix}") from err
+    return len(members)
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -16,6 +16,7 @@ folder is only read.
 """
 from __future__ import annotations
 
+import argparse
 import functools
 import os
 import shutil
@@ -150,6 +151,18 @@ def install(dest: Path, subsets=("small",), base: str | None = None, sha1: dict[
         if downloads.is_dir() and not any(downloads.iterdir()):
             downloads.rmdir()
     return dest
+
+
+def add_download_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of ``python -m corpora fma``."""
+    parser.add_argument("--subsets", nargs="+", default=["small"], help="small and/or medium (default small)")
+    parser.add_argument("--dest", default="data/fma")
+    parser.add_argument("--base", default=None, help="https or file:// URL of the folder holding the zips, "
+                        "or a local folder; default the official one")
+
+
+def install_from_args(args: argparse.Namespace) -> Path:
+    return install(Path(args.dest), args.subsets, args.base or None)
 
 
 @functools.lru_cache(maxsize=2)

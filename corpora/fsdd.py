@@ -13,9 +13,13 @@ Every kept recording is zero-padded or cut at the end to ``n_points`` samples (5
 ``audio_mnist`` grid; the number cut is reported as ``n_cropped``). A file that cannot be
 decoded is skipped with a warning and counted (``n_unreadable``); a wrong sample rate raises
 an error naming the file. Decoding happens once per process (Ray reuses trial processes).
+
+:func:`install` downloads a release and verifies every recording against the sha256 list shipped in
+``corpora/checksums/`` (``sh download_data.sh`` or ``python -m corpora fsdd``).
 """
 from __future__ import annotations
 
+import argparse
 import functools
 import re
 import warnings
@@ -25,12 +29,23 @@ import numpy as np
 import soundfile as sf
 import torch
 
+from corpora.download import DownloadError, already_installed, downloaded, read_checksums, staged, summary, unzip, \
+    verify_tree
 from corpora.splits import Splits, random_split_indices
 
 SAMPLE_RATE = 8000
 NAME = re.compile(r"^(\d)_([a-z]+)_(\d+)\.wav$")
 PROTOCOLS = ("dmel", "standard", "speaker")
 DMEL_MIN, DMEL_MAX = 1500, 5500
+URLS = {
+    # DOI 10.5281/zenodo.1342401 (the version the DMEL code downloads)
+    "1.0.8": "https://zenodo.org/record/1342401/files/Jakobovski/free-spoken-digit-dataset-v1.0.8.zip",
+    # latest tag (3,000 recordings, six speakers), from the GitHub tag archive
+    "1.0.10": "https://github.com/Jakobovski/free-spoken-digit-dataset/archive/refs/tags/v1.0.10.zip",
+}
+DEFAULT_DEST = {"1.0.8": "data/audio-mnist", "1.0.10": "data/fsdd-v1.0.10"}
+FIX = "Set the source to a mirror or a local copy (FSDD_URL=file:///path/to/fsdd.zip sh download_data.sh)."
+RECORDING = re.compile(r"^(?:.*/)?recordings/(\d_[a-z]+_\d+\.wav)$")
 
 
 @functools.lru_cache(maxsize=4)
@@ -121,3 +136,46 @@ def load_splits(config: dict) -> Splits:
     return Splits(x[0], y[0], x[1], y[1], x[2], y[2], n_classes=10, sample_rate=SAMPLE_RATE,
                   class_names=[str(d) for d in range(10)], ids_train=ids[0], ids_valid=ids[1], ids_test=ids[2],
                   info=info)
+
+
+def install(dest: Path, version: str = "1.0.8", source: str | None = None,
+            expected: dict[str, str] | None = None) -> Path:
+    """Install FSDD ``version`` as ``dest/recordings/*.wav``; returns ``dest``. Idempotent.
+
+    ``source``: a URL (``file://`` too) or a local path of the zip; default the release's (``URLS``).
+    ``expected`` (relative path -> sha256) defaults to the list shipped for ``version``. The zip is
+    unpacked beside ``dest`` and verified before one rename puts it in place.
+    """
+    if version not in URLS:
+        raise DownloadError(f"unknown FSDD version {version!r}; choose one of {sorted(URLS)}")
+    expected = expected or read_checksums(f"fsdd-v{version}")
+    source = source or URLS[version]
+    dest = Path(dest).resolve()
+    if already_installed(dest, lambda d: verify_tree(d, expected), f"FSDD v{version}", f"{len(expected)} recordings"):
+        return dest
+
+    def target(name: str) -> str | None:
+        match = RECORDING.match(name)
+        return f"recordings/{match.group(1)}" if match else None
+
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with downloaded(source, dest, FIX) as archive, staged(dest) as staging:
+        unzip(archive, staging, target, "FSDD (recordings/*.wav)", "Rerun, or point FSDD_URL at a good copy.")
+        problems = verify_tree(staging, expected)
+        if problems:
+            raise DownloadError(f"the archive from {source} does not match FSDD v{version}: "
+                                f"{summary(problems)}. Nothing was installed.")
+    print(f"installed FSDD v{version} into {dest} ({len(expected)} recordings verified)")
+    return dest
+
+
+def add_download_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of ``python -m corpora fsdd``."""
+    parser.add_argument("--version", default="1.0.8", choices=sorted(URLS))
+    parser.add_argument("--dest", default=None, help="default data/audio-mnist (v1.0.8), data/fsdd-v1.0.10")
+    parser.add_argument("--source", default=None, help="URL (file:// too) or local zip; default the official one")
+
+
+def install_from_args(args: argparse.Namespace) -> Path:
+    return install(Path(args.dest or DEFAULT_DEST[args.version]), args.version, args.source or None)
+

@@ -20,12 +20,10 @@ in the training list); listed clips not on disk are warned about and counted in 
 """
 from __future__ import annotations
 
+import argparse
 import gzip
-import os
 import re
-import shutil
 import tarfile
-import tempfile
 import warnings
 import zlib
 from pathlib import Path
@@ -35,7 +33,7 @@ import torch
 from tqdm import tqdm
 
 from corpora.audio_cache import cached_audio
-from corpora.download import DownloadError, already_installed, fetch, is_remote, summary
+from corpora.download import DownloadError, already_installed, downloaded, staged, summary
 from corpora.splits import Rows, Splits, random_split_indices
 
 GENRES = ("blues", "classical", "country", "disco", "hiphop", "jazz", "metal", "pop", "reggae", "rock")
@@ -166,27 +164,21 @@ def install(dest: Path, source: str | None = None) -> Path:
     if already_installed(dest, verify, "GTZAN", f"{len(GENRES) * CLIPS_PER_GENRE} clips"):
         return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
-    downloads = dest.parent / f".{dest.name}.downloads"
-    archive = fetch(source, downloads, FIX)
-    try:
-        unpack(archive, dest, source)
-    except DownloadError:
-        if is_remote(source):
-            shutil.rmtree(downloads)  # a bad download: the next run fetches it afresh
-        raise
-    if is_remote(source):
-        shutil.rmtree(downloads)
-    print(f"installed GTZAN into {dest} ({len(GENRES) * CLIPS_PER_GENRE} clips verified)")
-    return dest
-
-
-def unpack(archive: Path, dest: Path, source: str) -> None:
-    """Extract ``archive`` into a temporary folder beside ``dest``, verify it, and rename it to ``dest``."""
-    with tempfile.TemporaryDirectory(prefix=f".{dest.name}.tmp-", dir=dest.parent) as tmp:
-        staging = Path(tmp) / "staging"
+    with downloaded(source, dest, FIX) as archive, staged(dest) as staging:
         extract(archive, staging)
         problems = verify(staging)
         if problems:
             raise DownloadError(f"the archive from {source} is not GTZAN: {summary(problems)}. Nothing was installed.")
-        os.replace(staging, dest)
+    print(f"installed GTZAN into {dest} ({len(GENRES) * CLIPS_PER_GENRE} clips verified)")
+    return dest
 
+
+def add_download_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of ``python -m corpora gtzan``."""
+    parser.add_argument("--dest", default=DEFAULT_DEST)
+    parser.add_argument("--source", default=None, help="URL (file:// too) or local genres.tar.gz; default the "
+                        "Hugging Face copy marsyas/gtzan")
+
+
+def install_from_args(args: argparse.Namespace) -> Path:
+    return install(Path(args.dest), args.source or None)

@@ -86,6 +86,62 @@ class FMACNNHead(nn.Module):
         return self.classifier(self.features(_image(spec)))
 
 
+class ConvBlock5x5(nn.Sequential):
+    """PANNs' ``ConvBlock5x5``: 5x5 'same' convolution without bias, batch norm, ReLU, 2x2 average pooling."""
+
+    def __init__(self, in_channels: int, out_channels: int):
+        super().__init__(nn.Conv2d(in_channels, out_channels, 5, padding=2, bias=False), nn.BatchNorm2d(out_channels),
+                         nn.ReLU(), nn.AvgPool2d(2))
+
+
+class CNN6Head(nn.Module):
+    """PANNs CNN6 (Kong et al., "PANNs", IEEE/ACM TASLP 2020), trained from scratch, as the DMEL code uses
+    it for ESC-50 (``panns.py``, ``Cnn6``).
+
+    Batch norm over the mel bins of the input; four :class:`ConvBlock5x5` with 64, 128, 256 and 512
+    channels, each followed by dropout 0.2; the mean over frequency, then the max plus the mean over
+    time; dropout 0.5; a 512-unit ReLU layer; the output layer (logits: the DMEL code's sigmoid is the
+    ``bce`` loss's). As in that code, the output layer reads the 512 units without the second dropout
+    (PANNs computes a dropped-out embedding there but does not feed it on), and convolution and linear
+    weights start Xavier-uniform with zero biases.
+
+    ``in_shape``: ``(freq, frames)`` (or ``(1, freq, frames)``); the four 2x2 poolings need at least
+    16 bins and 16 frames. Input ``(batch, freq, frames)``, output ``(batch, n_classes)``.
+    """
+
+    def __init__(self, in_shape: tuple[int, ...], n_classes: int, widths: tuple[int, ...] = (64, 128, 256, 512),
+                 hidden: int = 512):
+        super().__init__()
+        if len(in_shape) == 3 and in_shape[0] != 1:
+            raise ValueError(f"CNN6 takes one spectrogram channel, got shape {in_shape}")
+        n_freq, n_frames = in_shape[-2:]
+        if min(n_freq, n_frames) < 2 ** len(widths):
+            raise ValueError(f"CNN6 needs at least {2 ** len(widths)} bins and frames for {len(widths)} 2x2 poolings, "
+                             f"got {n_freq} x {n_frames}")
+        self.bn0 = nn.BatchNorm2d(n_freq)
+        blocks, channels = [], 1
+        for width in widths:
+            blocks += [ConvBlock5x5(channels, width), nn.Dropout(0.2)]
+            channels = width
+        self.blocks = nn.Sequential(*blocks)
+        self.fc1 = nn.Linear(channels, hidden)
+        self.out = nn.Linear(hidden, n_classes)
+        for module in self.modules():
+            if isinstance(module, (nn.Conv2d, nn.Linear)):
+                nn.init.xavier_uniform_(module.weight)
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
+
+    def forward(self, spec: torch.Tensor) -> torch.Tensor:
+        x = _image(spec)                                   # (batch, 1, freq, frames)
+        x = self.bn0(x.transpose(1, 2)).transpose(1, 2)    # batch norm per mel bin: (batch, freq, 1, frames)
+        x = self.blocks(x)                                 # (batch, 512, freq / 16, frames / 16)
+        x = x.mean(dim=2)                                  # over frequency: (batch, 512, frames / 16)
+        x = x.amax(dim=2) + x.mean(dim=2)                  # over time: (batch, 512)
+        x = torch.relu(self.fc1(nn.functional.dropout(x, 0.5, self.training)))
+        return self.out(x)
+
+
 def standardize(spec: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
     """Each example to zero mean and unit standard deviation over all its bins and frames."""
     dims = tuple(range(1, spec.dim()))
@@ -144,13 +200,15 @@ MODELS = {
     "mel_conv_net": ("mel", ConvHead, {}),
     "resnet18": ("mel", ResNet18Head, {"dropout": 0.2}),
     "fma_cnn": ("mel", FMACNNHead, {}),
+    "cnn6": ("mel", CNN6Head, {}),
 }
 FRONTENDS = ("gaussian", "torchaudio_mel", "adastft")
 
 
 def build_frontend(config: dict, n_points: int, sample_rate: int | None) -> nn.Module:
     """The front-end a config asks for (``frontend``, ``model_name``, ``init_lambd`` in samples or
-    ``init_window_ms``, ...)."""
+    ``init_window_ms``, the floor ``min_lambd`` in samples and/or ``min_window_ms`` (the higher wins),
+    ``lambd_param``, ...)."""
     feature = MODELS[config["model_name"]][0]
     if config["frontend"] == "torchaudio_mel":
         if feature != "mel":
@@ -175,9 +233,15 @@ def build_frontend(config: dict, n_points: int, sample_rate: int | None) -> nn.M
         if not sample_rate:
             raise ValueError("max_window_ms needs audio with a sample rate")
         max_lambd = ms_to_lambd(config["max_window_ms"], sample_rate)
+    min_lambd = config["min_lambd"]
+    if config["min_window_ms"] is not None:
+        if not sample_rate:
+            raise ValueError("min_window_ms needs audio with a sample rate; give min_lambd (samples) instead")
+        min_lambd = max(min_lambd, ms_to_lambd(config["min_window_ms"], sample_rate))
     spec_kwargs = dict(init_lambd=init_lambd, n_points=n_points, hop_length=config["hop_length"],
                        window_mode=config["window_mode"], normalize_window=config["normalize_window"],
-                       trainable=config["trainable"], min_lambd=config["min_lambd"], max_lambd=max_lambd)
+                       trainable=config["trainable"], min_lambd=min_lambd, max_lambd=max_lambd,
+                       lambd_param=config["lambd_param"])
     if feature == "mel":
         return DMEL(sample_rate=sample_rate, n_mels=config["n_mels"], **spec_kwargs)
     return GaussianSpectrogram(**spec_kwargs)

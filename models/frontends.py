@@ -13,6 +13,7 @@ All take ``(batch, time)`` waveforms.
 """
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Sequence
 
@@ -29,6 +30,7 @@ from models import functional as F
 # rfft output, power: ~16 bytes per frame sample, ~512 MiB at 2**25) fit easily, so calls are
 # 32x larger: a batch of 16 GTZAN 30 s clips at n_fft 1024 is one call.
 CHUNK_ELEMENTS = {"cpu": 2**20, "cuda": 2**25}
+LAMBD_PARAMS = ("abs", "log")  # how the trained parameter gives lambda (GaussianSpectrogram)
 
 
 def checked_filterbank(owner: str, n_fft: int, n_mels: int, sample_rate: int, f_min: float = 0.0,
@@ -63,6 +65,11 @@ class GaussianSpectrogram(nn.Module):
         trainable: learn ``lambd``; ``False`` freezes it (the baseline).
         remove_mean: subtract each example's mean before the transform (as the paper).
         min_lambd: floor for lambda in samples.
+        lambd_param: how the trained parameter gives lambda. ``"abs"`` (the paper's): the parameter
+            ``lambd`` is lambda in samples and enters through its absolute value (a step moves it by
+            samples; it can reach the floor). ``"log"``: the parameter ``log_lambd`` is
+            ``theta = log(lambda / 1 sample)`` and lambda = ``exp(theta)``: never zero, and a step
+            changes lambda by a ratio. Both give the same output at the same lambda.
         max_lambd: ceiling for lambda in samples (``None``: ``n_points``; a smaller ceiling bounds
             n_fft in ``optimized`` mode, so a growing window cannot run a shared GPU out of memory).
         chunk_size: examples per STFT call; ``None`` picks ``CHUNK_ELEMENTS[device] // (frames * n_fft)``
@@ -77,10 +84,13 @@ class GaussianSpectrogram(nn.Module):
 
     def __init__(self, init_lambd: float, n_points: int, hop_length: int = 1, window_mode: str = "full",
                  normalize_window: bool = True, trainable: bool = True, remove_mean: bool = True,
-                 min_lambd: float = 0.5, max_lambd: float | None = None, chunk_size: int | None = None):
+                 min_lambd: float = 0.5, max_lambd: float | None = None, chunk_size: int | None = None,
+                 lambd_param: str = "abs"):
         super().__init__()
         if window_mode not in F.WINDOW_MODES:
             raise ValueError(f"unknown window_mode {window_mode!r}; choose one of {F.WINDOW_MODES}")
+        if lambd_param not in LAMBD_PARAMS:
+            raise ValueError(f"unknown lambd_param {lambd_param!r}; choose one of {LAMBD_PARAMS}")
         max_lambd = float(n_points) if max_lambd is None else min(float(max_lambd), float(n_points))
         if not min_lambd <= abs(init_lambd) <= max_lambd:
             raise ValueError(f"init_lambd={init_lambd} samples is outside [{min_lambd}, {max_lambd:g}] "
@@ -88,20 +98,39 @@ class GaussianSpectrogram(nn.Module):
         self.n_points, self.hop_length, self.window_mode = n_points, hop_length, window_mode
         self.normalize_window, self.remove_mean = normalize_window, remove_mean
         self.min_lambd, self.max_lambd, self.chunk_size = min_lambd, max_lambd, chunk_size
-        self.lambd = nn.Parameter(torch.tensor(float(init_lambd)), requires_grad=trainable)
+        self.lambd_param = lambd_param
+        if lambd_param == "abs":
+            self.lambd = nn.Parameter(torch.tensor(float(init_lambd)), requires_grad=trainable)
+        else:
+            self.log_lambd = nn.Parameter(torch.tensor(math.log(abs(init_lambd))), requires_grad=trainable)
         self._lambd_host = float(self.effective_lambd().detach())  # samples; read by geometry()
         self.register_load_state_dict_post_hook(lambda module, _keys: module.refresh_geometry())
 
+    @property
+    def window_parameter(self) -> nn.Parameter:
+        """The trained parameter: ``lambd`` (samples) or ``log_lambd`` (log samples), per ``lambd_param``."""
+        return self.lambd if self.lambd_param == "abs" else self.log_lambd
+
     def effective_lambd(self) -> torch.Tensor:
-        """``|lambd|`` kept inside ``[min_lambd, max_lambd]`` (samples, differentiable)."""
-        return self.lambd.abs().clamp(self.min_lambd, self.max_lambd)
+        """Lambda in samples (``|lambd|`` or ``exp(log_lambd)``) kept inside ``[min_lambd, max_lambd]``.
+
+        The bounds hold the value but pass the gradient through (straight-through clamp), so a window
+        on its floor or ceiling leaves it again when the loss says so. (``torch.clamp``'s gradient is
+        zero at a bound, and :meth:`project_` puts lambda exactly on it: the floor absorbed every
+        window that touched it, and Adam's leftover momentum kept pushing it there.)
+        """
+        raw = self.lambd.abs() if self.lambd_param == "abs" else self.log_lambd.exp()
+        return raw + (raw.clamp(self.min_lambd, self.max_lambd) - raw).detach()
 
     @torch.no_grad()
     def project_(self) -> None:
         """Put the raw parameter back inside the allowed range (call after an optimizer step) and
         refresh the host copy of lambda that the geometry uses. Only ``optimized`` windows depend
         on lambda's value, so only they read it back from the device (one sync per step)."""
-        self.lambd.copy_(self.effective_lambd())
+        if self.lambd_param == "abs":
+            self.lambd.copy_(self.effective_lambd())
+        else:  # clamped in the log domain: exp-then-log would nudge theta by rounding at every step
+            self.log_lambd.clamp_(math.log(self.min_lambd), math.log(self.max_lambd))
         if self.window_mode == "optimized":
             self.refresh_geometry()
 
@@ -147,7 +176,8 @@ class DMEL(nn.Module):
 
     @property
     def lambd(self) -> nn.Parameter:
-        return self.spectrogram.lambd
+        """The window's trained parameter (lambda in samples, or log lambda with ``lambd_param="log"``)."""
+        return self.spectrogram.window_parameter
 
     def filterbank(self, n_fft: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
         key = (n_fft, device, dtype)

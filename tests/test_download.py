@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from corpora.download import RECORDING, DownloadError, install_fsdd, read_checksums
+from corpora.download import DownloadError, read_checksums
+from corpora.fsdd import RECORDING
+from corpora.fsdd import install as install_fsdd
 from tests.fixtures import make_fsdd_zip
 
 

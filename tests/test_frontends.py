@@ -158,3 +158,86 @@ def test_closed_form_window_gradient_matches_autograd(n_fft, win, hop, n_points)
     (F.power_spectrogram(x_grad, w, n_fft, hop) * weights).sum().backward()
     torch.testing.assert_close(ours, w.grad, rtol=1e-9, atol=1e-9)
     torch.testing.assert_close(F.power_spectrogram(x, w, n_fft, hop), F.power_spectrogram(x_grad, w, n_fft, hop))
+
+
+# lambd_param="log" (lambda = exp(theta)), the straight-through bounds, min_window_ms
+
+@pytest.mark.parametrize("mode,n_points,hop,lambd", [("full", 128, 1, 6.38), ("optimized", 5500, 80, 13.333),
+                                                      ("optimized", 5500, 80, 400.0)])
+def test_log_parameter_gives_the_same_output_as_abs(mode, n_points, hop, lambd):
+    """In float64 exp(log(lambda)) is lambda to ~1e-16, so the two parameterisations give the same
+    window, geometry and log-mel (to 1e-12) at the same lambda."""
+    x = torch.randn(3, n_points, dtype=torch.float64)
+    kwargs = dict(sample_rate=8000, n_mels=32, init_lambd=lambd, n_points=n_points, hop_length=hop, window_mode=mode)
+    layer_abs, layer_log = DMEL(**kwargs).double(), DMEL(lambd_param="log", **kwargs).double()
+    assert set(dict(layer_log.named_parameters())) == {"spectrogram.log_lambd"}
+    assert layer_log.lambd is layer_log.spectrogram.log_lambd
+    assert layer_log.spectrogram.geometry() == layer_abs.spectrogram.geometry()
+    with torch.no_grad():  # float64 now: the same lambda in both, exactly
+        layer_abs.lambd.fill_(lambd)
+        layer_log.spectrogram.log_lambd.fill_(np.log(lambd))
+    torch.testing.assert_close(layer_log(x), layer_abs(x), rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("mode,n_points,hop,lambd", [("full", 64, 1, 5.0), ("optimized", 600, 40, 30.0)])
+def test_log_parameter_gradient_matches_finite_differences(mode, n_points, hop, lambd):
+    """d(loss)/d(theta), theta = log lambda, in float64 against central differences in theta; and the
+    chain rule: it is lambda times d(loss)/d(lambda) of the abs layer."""
+    torch.manual_seed(0)
+    x = torch.randn(3, n_points, dtype=torch.float64)
+    kwargs = dict(sample_rate=8000, n_mels=16, n_points=n_points, hop_length=hop, window_mode=mode)
+    layer = DMEL(init_lambd=lambd, lambd_param="log", **kwargs).double()
+    weights = torch.randn_like(layer(x))
+
+    def loss_at(theta):
+        with torch.no_grad():
+            layer.spectrogram.log_lambd.fill_(theta)
+        return (layer(x) * weights).sum()
+
+    theta = float(np.log(lambd))
+    loss_at(theta).backward()
+    eps = 1e-5
+    numeric = (loss_at(theta + eps).item() - loss_at(theta - eps).item()) / (2 * eps)
+    assert layer.spectrogram.log_lambd.grad.item() == pytest.approx(numeric, rel=1e-5)
+    reference = DMEL(init_lambd=lambd, **kwargs).double()
+    (reference(x) * weights).sum().backward()
+    assert layer.spectrogram.log_lambd.grad.item() == pytest.approx(lambd * reference.lambd.grad.item(), rel=1e-9)
+
+
+@pytest.mark.parametrize("lambd_param", ["abs", "log"])
+def test_bounds_hold_the_value_but_pass_the_gradient(lambd_param):
+    """project_() puts lambda exactly on its floor; the floor must not absorb it (torch.clamp's
+    gradient is zero there): the gradient still reaches the parameter, and a step up leaves the floor."""
+    layer = GaussianSpectrogram(5.0, n_points=128, min_lambd=2.0, max_lambd=40.0, lambd_param=lambd_param)
+    with torch.no_grad():
+        layer.window_parameter.fill_(1.0 if lambd_param == "abs" else np.log(1.0))  # below the floor
+    layer.project_()
+    assert layer.effective_lambd().item() == pytest.approx(2.0)
+    assert layer.window_parameter.item() == pytest.approx(2.0 if lambd_param == "abs" else np.log(2.0))
+    layer.effective_lambd().backward()
+    assert layer.window_parameter.grad.item() == pytest.approx(1.0 if lambd_param == "abs" else 2.0)
+    with torch.no_grad():  # a step up the gradient leaves the floor
+        layer.window_parameter.add_(0.5 * layer.window_parameter.grad)
+    layer.project_()
+    assert layer.effective_lambd().item() > 2.0
+    with torch.no_grad():
+        layer.window_parameter.fill_(1e4)
+    layer.project_()
+    assert layer.effective_lambd().item() == pytest.approx(40.0)
+
+
+def test_log_parameter_never_reaches_zero_and_steps_by_ratios():
+    layer = GaussianSpectrogram(10.0, n_points=256, lambd_param="log", min_lambd=1e-6)
+    for theta, want in ((np.log(10.0) - 1.0, 10.0 / np.e), (-10.0, np.exp(-10.0))):
+        with torch.no_grad():
+            layer.log_lambd.fill_(theta)
+        assert layer.effective_lambd().item() == pytest.approx(want, rel=1e-5) and layer.effective_lambd().item() > 0
+    with pytest.raises(ValueError, match="unknown lambd_param 'sqrt'"):
+        GaussianSpectrogram(10.0, n_points=256, lambd_param="sqrt")
+
+
+def test_log_parameter_state_dict_round_trip_refreshes_geometry():
+    a = GaussianSpectrogram(13.333, n_points=5500, hop_length=80, window_mode="optimized", lambd_param="log")
+    b = GaussianSpectrogram(100.0, n_points=5500, hop_length=80, window_mode="optimized", lambd_param="log")
+    b.load_state_dict(a.state_dict())
+    assert set(a.state_dict()) == {"log_lambd"} and b.geometry() == a.geometry() == (128, 128)

@@ -110,3 +110,40 @@ def test_waveform_augment_changes_and_reproduces():
     with pytest.raises(ValueError, match="sample rate"):
         build_waveform_augment(resolve_config({"augment_waveform": True}), None)
     assert isinstance(aug, WaveformAugment)
+
+
+# PANNs CNN6 (the ESC-50 head)
+
+def test_cnn6_layers_shapes_and_parameter_count():
+    from models.classifiers import CNN6Head
+    net = CNN6Head((64, 1001), 50)  # 5 s at 8 kHz, hop 40, 64 mels: the esc50 grid's input
+    convs = [m for m in net.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert [c.out_channels for c in convs] == [64, 128, 256, 512]
+    assert all(c.kernel_size == (5, 5) and c.bias is None for c in convs)
+    assert sum(isinstance(m, torch.nn.AvgPool2d) for m in net.modules()) == 4
+    assert net.bn0.num_features == 64 and net.fc1.in_features == 512 and net.out.out_features == 50
+    # as many parameters as PANNs' Cnn6 (64 mels, 527 AudioSet outputs): 4,837,455
+    assert sum(p.numel() for p in CNN6Head((64, 1001), 527).parameters()) == 4_837_455
+    for shape in ((64, 1001), (1, 64, 1001), (16, 16), (32, 17)):
+        net = CNN6Head(shape, 50).eval()
+        assert net(torch.randn(3, *shape)).shape == (3, 50)
+    with pytest.raises(ValueError, match="at least 16 bins and frames"):
+        CNN6Head((64, 15), 50)
+
+
+def test_cnn6_gradients_reach_every_parameter_and_the_window():
+    model = build_model(music(model_name="cnn6", n_mels=16, hop_length=40, init_lambd=13.333), 2000, 50, RATE)
+    logits, spec = model(torch.randn(4, 2000))
+    assert logits.shape == (4, 50) and spec.shape == (4, 16, 51)
+    logits.sum().backward()
+    missing = [name for name, p in model.named_parameters() if p.requires_grad and (p.grad is None or not p.grad.any())]
+    assert missing == []
+    assert model.frontend.lambd.grad is not None  # the DMEL window learns through CNN6
+    model.eval()
+    torch.testing.assert_close(model(torch.ones(2, 2000))[0], model(torch.ones(2, 2000))[0])  # dropout off
+
+
+@pytest.mark.parametrize("frontend", ["gaussian", "torchaudio_mel", "adastft"])
+def test_cnn6_takes_any_frontend(frontend):
+    model = build_model(music(model_name="cnn6", frontend=frontend, n_mels=32, n_fft=256), 4000, 50, RATE)
+    assert model(torch.randn(2, 4000))[0].shape == (2, 50)

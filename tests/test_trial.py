@@ -156,3 +156,65 @@ def test_resume_with_schedule_is_exact(tmp_path):
     assert [m["lr"] for m, _ in resumed] == [m["lr"] for m, _ in straight[2:]]
     for key in ("loss", "valid_loss", "lambd_est", "test_accuracy", "test_accuracy_vote"):
         assert final_resumed[key] == final_straight[key]
+
+
+# loss, tf_warmup_epochs, min_window_ms, lambd_param through the trial
+
+def test_bce_loss_is_sigmoid_binary_cross_entropy_on_one_hot():
+    from training.loop import classification_loss
+    logits, y = torch.randn(5, 7, dtype=torch.float64), torch.tensor([0, 3, 6, 3, 1])
+    one_hot = torch.nn.functional.one_hot(y, 7).double()
+    want = torch.nn.functional.binary_cross_entropy(torch.sigmoid(logits), one_hot)  # the DMEL code's
+    torch.testing.assert_close(classification_loss(logits, y, "bce"), want)
+    torch.testing.assert_close(classification_loss(logits, y, "bce", reduction="sum"), 5 * want)
+    torch.testing.assert_close(classification_loss(logits, y, "ce"), torch.nn.functional.cross_entropy(logits, y))
+    with pytest.raises(ValueError, match="unknown loss 'mse'"):
+        classification_loss(logits, y, "mse")
+
+
+def test_trial_with_bce_reports_it_as_the_loss(tmp_path):
+    reports, report = collect(tmp_path)
+    final = run_trial({**SMALL, "max_epochs": 2, "loss": "bce"}, report)
+    assert 0 < final["loss"] < math.log(2) + 0.1 and 0 <= final["test_accuracy"] <= 1  # per-class BCE, not CE
+    with pytest.raises(ValueError, match="unknown loss 'hinge'"):
+        run_trial({**SMALL, "max_epochs": 1, "loss": "hinge"}, report)
+
+
+def test_tf_warmup_freezes_lambda_then_releases_it(tmp_path):
+    reports, report = collect(tmp_path)
+    run_trial({**SMALL, "max_epochs": 4, "tf_warmup_epochs": 2}, report)
+    lambdas = [m["lambd_est"] for m, _ in reports]
+    assert lambdas[0] == lambdas[1] == pytest.approx(1.276) and lambdas[3] != pytest.approx(1.276)
+    plain, report2 = collect(tmp_path / "plain")
+    run_trial({**SMALL, "max_epochs": 1}, report2)
+    assert plain[0][0]["lambd_est"] != pytest.approx(1.276)  # without the warm-up lambda moves at once
+
+
+def test_tf_warmup_resume_is_exact(tmp_path):
+    cfg = {**SMALL, "max_epochs": 4, "tf_warmup_epochs": 3}
+    straight, report = collect(tmp_path / "a")
+    final_straight = run_trial(cfg, report)
+    resumed, report2 = collect(tmp_path / "b")
+    final_resumed = run_trial(cfg, report2, restore_dir=str(straight[1][1]))  # resumed inside the warm-up
+    for key in ("loss", "valid_loss", "lambd_est", "test_accuracy"):
+        assert final_resumed[key] == final_straight[key]
+
+
+def test_min_window_ms_floor_in_ms_at_any_rate():
+    for rate in (8000, 22050):
+        cfg = resolve_config({"model_name": "mel_linear_net", "window_mode": "optimized", "hop_length": 80,
+                              "init_window_ms": 35.0, "min_window_ms": 10.0})
+        layer = build_model(cfg, 5500, 10, sample_rate=rate).gaussian_spectrogram()
+        layer.lambd.data.fill_(1.0)
+        layer.project_()
+        assert 6000 * layer.lambd.item() / rate == pytest.approx(10.0)
+    with pytest.raises(ValueError, match="min_window_ms needs audio"):
+        build_model(resolve_config({"min_window_ms": 10.0}), 128, 3)
+
+
+def test_log_parameter_trains_through_the_trial(tmp_path):
+    reports, report = collect(tmp_path)
+    final = run_trial({**SMALL, "max_epochs": 2, "lambd_param": "log", "lr_tf": 0.1}, report)
+    assert final["lambd_est"] > 1.276  # the too-short window grows, by ratios
+    state = torch.load(reports[-1][1] / "best_model.pt")
+    assert "frontend.log_lambd" in state and "frontend.lambd" not in state

@@ -5,7 +5,7 @@ import difflib
 
 DEFAULTS = {
     # experiment
-    "dataset_name": "time_frequency",  # corpus: time_frequency | audio_mnist
+    "dataset_name": "time_frequency",  # corpus: see corpora.CORPORA (time_frequency | audio_mnist | gtzan | fma | esc50 | audiomnist60)
     "seed": 0,                         # seeds Python, NumPy, torch and the data
     # model
     "model_name": "linear_net",        # see models.classifiers.MODELS
@@ -14,6 +14,9 @@ DEFAULTS = {
     "init_lambd": 6.38,                # initial window std, samples
     "init_window_ms": None,            # initial window length 6 lambda in ms (overrides init_lambd; needs audio)
     "min_lambd": 0.5,                  # floor for lambda, samples (the ceiling is the signal length)
+    "min_window_ms": None,             # floor for the DMEL window 6 lambda, ms (None: min_lambd only; the higher floor wins)
+    "lambd_param": "abs",              # abs: lambda = |parameter| in samples (the paper's) | log: lambda = exp(parameter), never 0; lr_tf is then per log unit (Adam ~ a factor exp(lr_tf) per step: use ~0.075, not 1)
+    "tf_warmup_epochs": 0,             # epochs, lambda frozen at the start while the classifier trains (0 = off)
     "window_mode": "full",             # full | optimized
     "normalize_window": True,          # unit-energy window (the paper code's behaviour)
     "hop_length": 1,                   # samples
@@ -35,6 +38,7 @@ DEFAULTS = {
     "augment_waveform": False,         # random gain, coloured noise and delay on training waveforms
     "lr_model": 1e-3,
     "lr_tf": 1.0,                      # learning rate of lambda
+    "loss": "ce",                      # ce: softmax cross-entropy | bce: sigmoid + binary cross-entropy on one-hot labels (mean over classes; the DMEL code's CNN6)
     "batch_size": 128,
     "max_epochs": 100,
     "patience": 100,                   # epochs without a lower valid loss before stopping
@@ -59,9 +63,10 @@ DEFAULTS = {
     "f_center_max_offset": 0.0,
     # audio data
     "data_dir": None,                  # dataset root (absolute)
-    "protocol": None,                  # split protocol; None = the corpus default (FSDD dmel, GTZAN filtered)
+    "protocol": None,                  # split protocol; None = the corpus default (FSDD dmel, GTZAN filtered, ESC-50 dmel, AudioMNIST dmel)
+    "fold": 1,                         # ESC-50 protocol "fold": the test fold, 1-5 (the other four train; 1/8 of their source recordings validate)
     "sample_rate": 8000,               # Hz (GTZAN/FMA audio is resampled to it)
-    "clip_seconds": 30.0,              # GTZAN/FMA: every clip cropped/zero-padded to this length, s
+    "clip_seconds": 30.0,              # GTZAN/FMA/ESC-50/AudioMNIST: every clip cropped/zero-padded at the end to this length, s
     "fma_subset": "small",             # FMA: small (8 genres) | medium (16 genres)
     "cache_dir": None,                 # decoded-audio cache; None = <project>/cache
     "decode_workers": None,            # processes decoding audio into the cache; None = all cores

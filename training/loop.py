@@ -33,10 +33,43 @@ def seed_everything(seed: int, deterministic: bool = True) -> None:
     torch.backends.cudnn.benchmark = not deterministic
 
 
+LOSSES = ("ce", "bce")
+
+
+def classification_loss(logits: torch.Tensor, y: torch.Tensor, kind: str = "ce",
+                        reduction: str = "mean") -> torch.Tensor:
+    """Loss of ``(batch, n_classes)`` logits against ``(batch,)`` integer labels.
+
+    ``kind="ce"``: softmax cross-entropy. ``"bce"``: sigmoid + binary cross-entropy against one-hot
+    labels, averaged over the classes of each example (what the DMEL code trains PANNs CNN6 with:
+    ``binary_cross_entropy(sigmoid(logits), one_hot)``, computed here from the logits for stability).
+    ``reduction``: ``"mean"`` or ``"sum"`` over the batch.
+    """
+    if kind == "ce":
+        return F.cross_entropy(logits, y, reduction=reduction)
+    if kind == "bce":
+        target = F.one_hot(y, logits.shape[-1]).to(logits.dtype)
+        per_example = F.binary_cross_entropy_with_logits(logits, target, reduction="none").mean(dim=-1)
+        return per_example.sum() if reduction == "sum" else per_example.mean()
+    raise ValueError(f"unknown loss {kind!r}; choose one of {LOSSES}")
+
+
+def set_window_training(model: Classifier, config: dict, epoch: int) -> bool:
+    """Freeze the learnable window for the first ``tf_warmup_epochs`` epochs of a ``trainable`` run
+    and release it afterwards; returns whether lambda trains in ``epoch`` (0-based). A frozen
+    parameter gets no gradient, so the optimizer leaves it (and its Adam moments) untouched."""
+    layer = model.gaussian_spectrogram()
+    if layer is None:
+        return False
+    train = bool(config["trainable"]) and epoch >= config["tf_warmup_epochs"]
+    layer.window_parameter.requires_grad_(train)
+    return train
+
+
 def make_optimizer(model: Classifier, config: dict) -> torch.optim.Optimizer:
     """Two parameter groups: the window width at ``lr_tf``, everything else at ``lr_model``."""
     layer = model.gaussian_spectrogram()
-    tf_params = [p for p in ([layer.lambd] if layer is not None else []) if p.requires_grad]
+    tf_params = [p for p in ([layer.window_parameter] if layer is not None else []) if p.requires_grad]
     tf_ids = {id(p) for p in tf_params}
     model_params = [p for p in model.parameters() if p.requires_grad and id(p) not in tf_ids]
     groups = [{"params": model_params, "lr": config["lr_model"]}]
@@ -60,12 +93,13 @@ def make_scheduler(opt: torch.optim.Optimizer, config: dict) -> torch.optim.lr_s
 
 def train_epoch(model: Classifier, opt: torch.optim.Optimizer, x: torch.Tensor | Rows, y: torch.Tensor,
                 batch_size: int, generator: torch.Generator, device: torch.device, length: int | None = None,
-                mode: str = "random_crop", augment=None) -> float:
+                mode: str = "random_crop", augment=None, loss_kind: str = "ce") -> float:
     """One pass over the shuffled training segments; returns the mean training loss.
 
     ``x``: ``(n_clips, n_points)`` clips; ``length``: segment length in samples (default the clip);
     ``mode``: ``random_crop`` or ``all`` (see :func:`training.segments.train_plan`);
-    ``augment``: optional callable on ``(batch, length)`` waveforms.
+    ``augment``: optional callable on ``(batch, length)`` waveforms; ``loss_kind``: see
+    :func:`classification_loss`.
 
     The step never waits for the device: the loss is summed on the device and read once at the
     end. (A trainable ``optimized``-mode window reads lambda back once per step to size its FFT.)
@@ -85,7 +119,7 @@ def train_epoch(model: Classifier, opt: torch.optim.Optimizer, x: torch.Tensor |
         if augment is not None:
             xb = augment(xb)
         logits, _ = model(xb)
-        loss = F.cross_entropy(logits, yb)
+        loss = classification_loss(logits, yb, loss_kind)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -103,7 +137,7 @@ def _home(x: torch.Tensor | Rows) -> torch.device:
 @dataclass
 class Evaluation:
     """Results on one split. Clip-level numbers aggregate the segments of each clip."""
-    loss: float                   # mean cross-entropy over segments
+    loss: float                   # mean loss over segments (cross-entropy, or BCE with loss_kind="bce")
     accuracy: float               # clips, argmax of the mean segment logits
     accuracy_vote: float          # clips, majority vote of the segments
     accuracy_segment: float       # segments on their own
@@ -113,9 +147,10 @@ class Evaluation:
 
 @torch.no_grad()
 def evaluate(model: nn.Module, x: torch.Tensor | Rows, y: torch.Tensor, batch_size: int,
-             device: torch.device, length: int | None = None) -> Evaluation:
+             device: torch.device, length: int | None = None, loss_kind: str = "ce") -> Evaluation:
     """Every segment of every clip in eval mode (dropout and masks off), aggregated per clip.
-    Losses and logits stay on the device until the end (one transfer per call)."""
+    Losses (``loss_kind``, as in training) and logits stay on the device until the end (one
+    transfer per call)."""
     model.eval()
     length = length or x.shape[-1]
     clips, offsets = eval_plan(len(y), x.shape[-1], length)
@@ -125,7 +160,7 @@ def evaluate(model: nn.Module, x: torch.Tensor | Rows, y: torch.Tensor, batch_si
     for start in range(0, len(clips), batch_size):
         batch = slice(start, start + batch_size)
         logits, _ = model(read_segments(x, src_clips[batch], src_offsets[batch], length, device))
-        total += F.cross_entropy(logits, y_dev[clips_dev[batch]], reduction="sum")
+        total += classification_loss(logits, y_dev[clips_dev[batch]], loss_kind, reduction="sum")
         parts.append(logits.float())
     logits = torch.cat(parts).cpu()
     total = float(total)

@@ -1,0 +1,41 @@
+"""Download a dataset: ``python -m corpora <dataset> [options]`` (what ``download_data.sh`` runs).
+
+    python -m corpora fsdd [--version 1.0.8] [--dest data/audio-mnist] [--source URL_OR_PATH]
+    python -m corpora gtzan [--dest data/gtzan] [--source URL_OR_PATH]
+    python -m corpora fma [--subsets small [medium]] [--dest data/fma] [--base URL_OR_FOLDER]
+    python -m corpora esc50 [--dest data/esc50] [--source URL_OR_PATH]
+    python -m corpora audiomnist [--dest data/audiomnist60] [--source URL_OR_PATH]
+
+Each dataset's module (``corpora.DOWNLOADS``) owns its ``install`` and its options
+(``add_download_arguments``, ``install_from_args``). Exit status 1 with a one-line reason when the
+download or its content is wrong; nothing is installed then.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from corpora import DOWNLOADS
+from corpora.download import DownloadError
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m corpora", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="dataset", required=True)
+    modules = {}
+    for name, (module_name, help_text) in DOWNLOADS.items():
+        modules[name] = importlib.import_module(module_name)
+        modules[name].add_download_arguments(sub.add_parser(name, help=help_text))
+    args = p.parse_args(argv)
+    try:
+        modules[args.dataset].install_from_args(args)
+    except DownloadError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

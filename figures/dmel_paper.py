@@ -1,0 +1,78 @@
+"""What the ESC-50 (Table 2) and AudioMNIST (Table 3) figures share: DMEL trainable vs fixed at the paper's
+initial windows, with the published numbers beside ours.
+
+A published table is ``{init ms: (learned "(min, max)" ms, DMEL "mean ± std", fixed "mean ± std")}``.
+"""
+from __future__ import annotations
+
+import re
+
+import pandas as pd
+
+from figures.plotting import accuracy_and_window_grid
+from figures.results import mean_std, trainable_vs_fixed
+
+
+def with_init_ms(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` plus ``init_ms``: the initial window 6 lambda in ms (``init_window_ms``, else from ``init_lambd``)."""
+    df = df.copy()
+    if "config/init_window_ms" in df:
+        df["init_ms"] = df["config/init_window_ms"].astype(float).round(1)
+    else:
+        df["init_ms"] = (6000.0 * df["config/init_lambd"] / df["config/sample_rate"]).round(1)
+    return df
+
+
+def _published(cell: str) -> tuple[float, float] | None:
+    """``"87.3 ± 1.0"`` -> ``(87.3, 1.0)``; ``"(25, 27)"`` -> ``(25.0, 27.0)``."""
+    numbers = [float(v) for v in re.findall(r"\d+(?:\.\d+)?", cell)]
+    return (numbers[0], numbers[1]) if len(numbers) == 2 else None
+
+
+def paper_table(df: pd.DataFrame, acc_col: str, paper: dict, paper_model: str, over: str = "samples") -> pd.DataFrame:
+    """One row per (model, initial window): learned window (ms, min-max over trainable runs), DMEL and fixed
+    accuracy ``mean ± std`` (%), the counts, and the published cells for ``paper_model``'s rows.
+
+    ``over="folds"``: ``df`` holds ``config/fold``; the accuracy is first averaged over the samples of
+    each fold, then ``mean ± std`` is taken over the folds (the ESC-50 literature's number).
+    """
+    rows = []
+    for (model, init), part in df.groupby(["config/model_name", "init_ms"]):
+        ours = trainable_vs_fixed(part, acc_col, "best_lambd_ms", ".0f")
+        if over == "folds":
+            for trainable, key in ((True, "trainable"), (False, "fixed")):
+                sub = part[part["config/trainable"] == trainable]
+                ours[key] = mean_std(sub.groupby("config/fold")[acc_col].mean()) if len(sub) else "-"
+            ours["n"] += f" ({part['config/fold'].nunique()} folds)"
+        published = paper.get(int(round(init))) if model == paper_model else None
+        rows.append({"model": model, "init (ms)": f"{init:g}", "learned (ms, min-max)": ours["learned"],
+                     "DMEL acc %": ours["trainable"], "fixed acc %": ours["fixed"], "n (trainable/fixed)": ours["n"],
+                     "paper learned (ms)": published[0] if published else "-",
+                     "paper DMEL %": published[1] if published else "-",
+                     "paper fixed %": published[2] if published else "-"})
+    return pd.DataFrame(rows)
+
+
+def paper_figure(df: pd.DataFrame, acc_col: str, paper: dict, paper_model: str):
+    """The figure-3 layout: per model, accuracy against the initial window and the learned window against
+    the initial window, trainable vs fixed (means, min-max bars); the published means ± std (and learned
+    ranges) of ``paper_model`` drawn beside them as hollow grey markers."""
+    fig = accuracy_and_window_grid(df, acc_col, "init_ms", "best_lambd_ms", "ms")
+    models = sorted(df["config/model_name"].unique())
+    if paper_model not in models:
+        return fig
+    ax_acc, ax_win = fig.axes[2 * models.index(paper_model)], fig.axes[2 * models.index(paper_model) + 1]
+    for k, (init, (learned, dmel, fixed)) in enumerate(sorted(paper.items())):
+        for cell, marker, label in ((dmel, "o", "paper trainable"), (fixed, "s", "paper fixed")):
+            value = _published(cell)
+            if value:
+                ax_acc.errorbar([init * 1.06], [value[0]], yerr=[value[1]], marker=marker, mfc="none", color="gray",
+                                capsize=2, ls="none", label=label if k == 0 else None)
+        span = _published(learned)
+        if span:
+            ax_win.errorbar([init * 1.06], [sum(span) / 2], yerr=[[sum(span) / 2 - span[0]], [span[1] - sum(span) / 2]],
+                            marker="o", mfc="none", color="gray", capsize=2, ls="none",
+                            label="paper learned (min-max)" if k == 0 else None)
+    ax_acc.legend(fontsize=7)
+    ax_win.legend(fontsize=7)
+    return fig
