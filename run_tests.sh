@@ -3,4 +3,4 @@
 set -e
 cd "$(dirname "$0")"
 sh setup_env.sh
-exec "${VENV:-.venv}/bin/python" -m pytest -q "$@" tests
+exec "${VENV:-.venv}/bin/python" -m pytest -q --durations=15 "$@" tests

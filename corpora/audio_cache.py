@@ -114,6 +114,14 @@ def cached_audio(name: str, files: list[Path], root: Path, sample_rate: int, n_s
     settings = {"name": name, "sample_rate": sample_rate, "n_samples": n_samples, "min_samples": min_samples}
     digest = fingerprint(files, rel, settings)
     directory = Path(cache_root) / f"{name}-{sample_rate}hz-{n_samples}-{digest[:12]}"
+    shape = (len(files), n_samples)
+    if (directory / "complete").exists() and (problem := _damage(directory, shape)):
+        with _build_lock(directory):
+            if (directory / "complete").exists() and (problem := _damage(directory, shape)):
+                warnings.warn(f"{name}: the decoded-audio cache {directory} is marked complete but {problem}; "
+                              "decoding it again")
+                for stale in ("complete", "status.npy", "reasons.json", "audio.npy"):
+                    (directory / stale).unlink(missing_ok=True)
     if not (directory / "complete").exists():
         directory.mkdir(parents=True, exist_ok=True)
         with _build_lock(directory):
@@ -122,6 +130,20 @@ def cached_audio(name: str, files: list[Path], root: Path, sample_rate: int, n_s
     status = np.load(directory / "status.npy")
     reasons = {int(row): why for row, why in json.loads((directory / "reasons.json").read_text()).items()}
     return DecodedAudio(np.load(directory / "audio.npy", mmap_mode="r"), status == OK, reasons, directory)
+
+
+def _damage(directory: Path, shape: tuple[int, int]) -> str | None:
+    """What is wrong with a finished cache (a truncated or missing ``audio.npy``, a bad ``status.npy``,
+    say after a full disk or a copy that stopped halfway), or ``None`` when its files are whole."""
+    try:
+        audio = np.load(directory / "audio.npy", mmap_mode="r")
+        status = np.load(directory / "status.npy")
+        json.loads((directory / "reasons.json").read_text())
+    except (OSError, ValueError, EOFError) as err:
+        return f"its files cannot be read ({type(err).__name__}: {err})"
+    if audio.shape != shape or audio.dtype != np.float16 or status.shape != shape[:1]:
+        return f"audio.npy holds {audio.shape} {audio.dtype} and status.npy {status.shape}, not {shape} float16"
+    return None
 
 
 def fingerprint(files: list[Path], rel: list[str], settings: dict) -> str:

@@ -183,3 +183,24 @@ def test_concurrent_builders_decode_once(dataset, tmp_path, monkeypatch):
         t.join()
     assert len(results) == 2 and results[0].directory == results[1].directory
     assert len(calls) == 39
+
+
+@pytest.mark.parametrize("damage", ["truncate", "remove"])
+def test_complete_cache_with_damaged_audio_is_rebuilt(dataset, tmp_path, damage):
+    """A ``complete`` marker over a truncated (a full disk, a copy that stopped) or missing audio.npy
+    is detected, reported and decoded again, never memory-mapped as it is."""
+    folder, files = dataset
+    with pytest.warns(UserWarning, match="skipped 1 of 39"):
+        first = build(files, folder, tmp_path / "cache")
+    expected = np.array(first.audio)
+    audio = first.directory / "audio.npy"
+    del first
+    if damage == "truncate":
+        with open(audio, "r+b") as f:
+            f.truncate(audio.stat().st_size // 2)
+    else:
+        audio.unlink()
+    with pytest.warns(UserWarning, match="marked complete but .*decoding it again"):
+        again = build(files, folder, tmp_path / "cache")
+    np.testing.assert_array_equal(again.audio, expected)
+    assert (again.directory / "complete").exists()
