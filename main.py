@@ -1,20 +1,27 @@
 """Run a named grid with Ray Tune. Rerun the same command to resume an interrupted experiment.
 
-    python main.py --num_samples=5 --max_epochs=10000 --name=time_frequency \
+    python main.py --num_samples=5 --max_epochs=10000 --name=time_frequency \\
         --ray_root_dir=$(pwd)/ray_results/ --data_dir=$(pwd)/data/audio-mnist
+
+On a cluster (see README, "From a laptop to a GPU box to a cluster"):
+
+    RAY_AUTH_MODE=token python main.py --address=HEAD_IP:6379 --storage=/shared/ray_results --name=gtzan \\
+        --data_dir=/shared/data/gtzan
 """
 from __future__ import annotations
 
 import argparse
-import shutil
+import os
 import sys
-import time
 from pathlib import Path
 
-from corpora import DEFAULT_DATA_DIRS, DOWNLOAD_HINTS, prepare
+from corpora import CACHE_KEYS, DEFAULT_DATA_DIRS, DOWNLOAD_HINTS, prepare
 from search_spaces import canonical_name
-from tuning.runner import ConfigError, build_space, expand_grid, init_ray, parse_overrides, run_experiment, \
-    summarize, trial_resources
+from tuning.runner import ConfigError, build_space, expand_grid, init_ray, parse_overrides, run_experiment, summarize, \
+    trial_resources
+from tuning.storage import display, exists, experiment_location, move_aside, storage_root
+
+PROJECT_ROOT = Path(__file__).resolve().parent
 
 
 def parse_args(argv=None):
@@ -23,18 +30,38 @@ def parse_args(argv=None):
     p.add_argument("--num_samples", type=int, default=1, help="repetitions of the grid (seeds 0..N-1)")
     p.add_argument("--max_epochs", type=int, default=100)
     p.add_argument("--ray_root_dir", default="ray_results", help="experiments go to <ray_root_dir>/<name>")
+    p.add_argument("--storage", default=None,
+                   help="where experiments go instead of --ray_root_dir: a path every node sees at the same place, "
+                        "or a URI (s3://bucket/prefix, gs://..., file:///abs/path); the experiment is <storage>/<name>")
     p.add_argument("--data_dir", default=None,
                    help="dataset root (default data/audio-mnist, data/gtzan or data/fma; unused by synthetic data)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config key (budget, grid axis as a list), e.g. --set n_samples=1500")
     p.add_argument("--cpus_per_trial", type=float, default=1)
     p.add_argument("--gpus_per_trial", type=float, default=None,
-                   help="GPU fraction per trial (default 1/3 when the cluster has GPUs, else 0)")
+                   help="GPU share per trial (default when the cluster has GPUs: the grid's share, "
+                        "search_spaces.gpu_fraction; else 0)")
     p.add_argument("--max_concurrent", type=int, default=None, help="cap on trials running at once")
+    p.add_argument("--max_failures", type=int, default=2,
+                   help="restarts of a failed trial (lost node, killed process) from its last checkpoint")
     p.add_argument("--num_cpus", type=int, default=None, help="CPUs of a local Ray (default: all)")
     p.add_argument("--address", default=None, help="join an existing Ray cluster ('auto' or host:port)")
+    p.add_argument("--connect_timeout", type=float, default=60,
+                   help="seconds to wait for the cluster of --address before giving up (exit 2)")
+    p.add_argument("--prepare_only", action="store_true",
+                   help="check the data and build the decoded-audio cache (on every node with --address), then exit")
     p.add_argument("--fresh", action="store_true", help="move an existing experiment aside and start over")
     return p.parse_args(argv)
+
+
+def _absolute(path) -> str:
+    """An absolute path as typed (no symlink resolution): the same string is used on every node."""
+    return os.path.abspath(os.path.expanduser(str(path)))
+
+
+def _error(message) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return 2
 
 
 def main(argv=None) -> int:
@@ -44,27 +71,44 @@ def main(argv=None) -> int:
         dataset = space.get("dataset_name")
         if dataset in DOWNLOAD_HINTS:
             data_dir = args.data_dir or DEFAULT_DATA_DIRS[dataset]
-            if not Path(data_dir).is_dir():
+            if not args.address and not Path(data_dir).is_dir():  # on a cluster, every node is checked below
                 raise ConfigError(f"no dataset at {data_dir}: {DOWNLOAD_HINTS[dataset]}")
-            space["data_dir"] = str(Path(data_dir).resolve())
-        if prepare(expand_grid(space)):
+            space["data_dir"] = _absolute(data_dir)
+        if dataset in CACHE_KEYS and not isinstance(space.get("cache_dir"), dict):
+            # the driver's absolute path, the same on every node (not a per-node copy of the project)
+            space["cache_dir"] = _absolute(space.get("cache_dir") or PROJECT_ROOT / "cache")
+        if not args.address and prepare(expand_grid(space)):
             print("decoded-audio cache ready")
     except (ConfigError, FileNotFoundError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    exp_dir = Path(args.ray_root_dir).resolve() / canonical_name(args.name)
-    if args.fresh and exp_dir.exists():
-        aside = exp_dir.with_name(f"{exp_dir.name}.old-{time.strftime('%Y%m%d-%H%M%S')}")
-        shutil.move(exp_dir, aside)
-        print(f"moved the previous experiment to {aside}")
-    init_ray(args.address, args.num_cpus)
+        return _error(err)
+    if args.prepare_only and not args.address:
+        return 0
+    exp = experiment_location(storage_root(args.storage, args.ray_root_dir), canonical_name(args.name))
+    from tuning.cluster import ClusterError, cluster_summary, prepare_on_nodes
     try:
-        resources = trial_resources(args.cpus_per_trial, args.gpus_per_trial)
-    except ConfigError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    print(f"experiment {exp_dir}; resources per trial {resources}")
-    results = run_experiment(space, exp_dir, resources, args.max_concurrent)
+        init_ray(args.address, args.num_cpus, args.connect_timeout)
+        resources = trial_resources(args.cpus_per_trial, args.gpus_per_trial, args.name)
+    except (ConfigError, ClusterError) as err:
+        return _error(err)
+    if args.address:
+        summary = cluster_summary()
+        print(f"cluster: {summary['nodes']} node(s), {summary['CPU']:g} CPUs, {summary['GPU']:g} GPUs")
+        if summary["GPU"] == 0 and summary["CPU"] > 0:
+            print("warning: the cluster has no GPU (no GPU node has joined yet?): trials will run on CPU",
+                  file=sys.stderr)
+        ready, errors = prepare_on_nodes(expand_grid(space), resources)
+        for line in ready:
+            print(line)
+        for line in errors:
+            print(f"error: {line}", file=sys.stderr)
+        if errors:
+            return 2
+        if args.prepare_only:
+            return 0
+    if args.fresh and exists(exp):
+        print(f"moved the previous experiment to {display(move_aside(exp))}")
+    print(f"experiment {display(exp)}; resources per trial {resources}")
+    results = run_experiment(space, exp, resources, args.max_concurrent, max_failures=args.max_failures)
     finished, unfinished, errored = summarize(results)
     print(f"{finished} trials finished, {unfinished} unfinished, {errored} errored")
     if unfinished or errored:

@@ -7,7 +7,9 @@ Experiments are read from ``<storage>/<name>``; ``--storage`` is a local folder 
 (``file:///abs/path``, ``s3://bucket/prefix``, ``s3://bucket/prefix?endpoint_override=host:port&scheme=http``;
 S3 credentials come from the usual AWS environment variables) and defaults to ``--ray_root_dir``.
 Writes figures to ``<results_dir>/figures`` (PDF and PNG) and tables to ``<results_dir>/tables``
-(Markdown and LaTeX). Experiments that have not been run are skipped with a message.
+(Markdown and LaTeX). Experiments that have not been run are skipped with a message. Unfinished and
+errored trials are left out of the numbers and named; each table's ``n`` is finished/total and a line
+under it gives the experiment, its trials, the budget and the code's git commit.
 """
 from __future__ import annotations
 
@@ -16,7 +18,8 @@ import sys
 from pathlib import Path
 
 from figures import audio_mnist, audiomnist60, esc50, fma, gtzan, time_frequency
-from figures.results import display_location, experiment_location, load_experiment
+from figures.results import UnreadableExperiment, display_location, experiment_location, finished, \
+    load_experiment, missing_trials
 
 # modules with produce(load, split, figure_dir, table_dir)
 FIGURES = (time_frequency, audio_mnist, gtzan, fma, esc50, audiomnist60)
@@ -38,18 +41,30 @@ def main(argv=None) -> int:
     def load(name):
         location = experiment_location(storage, name)
         try:
-            df, histories = load_experiment(location)
+            df, histories = load_experiment(location, keep_unfinished=True)
         except FileNotFoundError:
             print(f"{name}: no experiment at {display_location(location)}; skipped (run main.py --name={name})")
             return None
-        if df.empty:
+        except UnreadableExperiment as e:
+            print(f"{name}: {e}; skipped")
+            return None
+        missing = missing_trials(df)
+        if missing:
+            print(f"{name}: {len(missing)} of {len(df.attrs['trials'])} trials not finished, left out of the "
+                  f"numbers (rerun main.py --name={name} to resume): " + ", ".join(missing))
+        if finished(df).empty:
             print(f"{name}: no finished trials yet; skipped")
             return None
         return df, histories
 
+    failed = []
     for module in FIGURES:
-        module.produce(load, args.split, fig_dir, table_dir)
-    return 0
+        try:
+            module.produce(load, args.split, fig_dir, table_dir)
+        except Exception as e:  # noqa: BLE001 - one broken experiment must not cost the others their figures
+            failed.append(module.__name__)
+            print(f"{module.__name__}: stopped by {type(e).__name__}: {e}; the other experiments go on")
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ import json
 import math
 import multiprocessing
 import os
+import threading
 import time
 import warnings
 from dataclasses import dataclass
@@ -234,8 +235,13 @@ def _decode_chunk(chunk: list[tuple[int, str]], sample_rate: int, n_samples: int
 
 @contextlib.contextmanager
 def _imap(workers: int):
-    """An unordered ``imap(fn, items)``: in this process for one worker, else over a pool (forked where possible)."""
-    if workers == 1:
+    """An unordered ``imap(fn, items)``: in this process for one worker, else over a forked pool.
+
+    A process that runs other threads (a Ray worker: a trial that finds no cache) decodes in this
+    process: a fork copies locks that those threads hold, and a forked decoder hung on one about
+    one time in five. ``main.py`` builds caches before the trials, from single-threaded processes.
+    """
+    if workers == 1 or threading.active_count() > 1:
         yield map
         return
     ctx = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else None)

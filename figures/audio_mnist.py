@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 
 from figures.plotting import accuracy_and_window_grid, lambda_curves, save
-from figures.results import mean_std, trainable_vs_fixed, write_table
+from figures.results import finished, mean_std, source_line, trainable_vs_fixed, write_table
 
 SAMPLE_RATE = 8000
 # DMEL paper, Table 3 (AudioMNIST, LNet = mel_linear_net, 10 runs): init ms -> (learned ms, DMEL, fixed)
@@ -30,8 +30,8 @@ def table3(df: pd.DataFrame, ref: pd.DataFrame | None, acc_col: str) -> pd.DataF
         rows.append({
             "model": model, "init (ms)": f"{init:g}", "learned (ms, min-max)": ours["learned"],
             "DMEL acc %": ours["trainable"], "fixed acc %": ours["fixed"],
-            "torchaudio 25 ms %": mean_std(ref_part[acc_col]) if ref_part is not None else "not run",
-            "n": ours["n"],
+            "torchaudio 25 ms %": mean_std(finished(ref_part)[acc_col]) if ref_part is not None else "not run",
+            "n finished/total (trainable, fixed)": ours["n"],
             "AudioMNIST paper learned": paper[0] if paper else "-", "AudioMNIST paper DMEL %": paper[1] if paper else "-",
             "AudioMNIST paper fixed %": paper[2] if paper else "-",
         })
@@ -43,11 +43,13 @@ def produce(load, split: str, out_dir: Path, table_dir: Path) -> None:
     loaded = load("audio_mnist")
     if loaded is None:
         return
-    df, histories = _with_ms(loaded[0]), loaded[1]
+    everything, histories = _with_ms(loaded[0]), loaded[1]
+    df = finished(everything)
     ref = load("audio_mnist_reference")
-    ref_df = ref[0] if ref is not None else None
+    ref_all = ref[0] if ref is not None else None
+    ref_df = finished(ref_all) if ref_all is not None else None
     acc_col = "test_accuracy" if split == "test" else "best_valid_acc"
-    fig = accuracy_and_window_grid(df, acc_col, "init_ms", "best_lambd_ms", "ms")
+    fig = accuracy_and_window_grid(df, acc_col, "init_ms", "best_lambd_ms", "ms", acc_label=f"{split} accuracy (%)")
     if ref_df is not None:
         for ax_row, model in zip(fig.axes[::2], sorted(df["config/model_name"].unique())):
             acc = ref_df.loc[ref_df["config/model_name"] == model, acc_col] * 100
@@ -55,7 +57,8 @@ def produce(load, split: str, out_dir: Path, table_dir: Path) -> None:
                 ax_row.axhline(acc.mean(), color="gray", ls=":", label="torchaudio Hann 25 ms")
                 ax_row.legend(fontsize=8)
     save(fig, out_dir, f"{split}_audio_mnist")
-    write_table(table3(df, ref_df, acc_col), table_dir, f"{split}_audio_mnist",
+    write_table(table3(everything, ref_all, acc_col), table_dir, f"{split}_audio_mnist",
                 f"FSDD (protocol dmel), {split} accuracy, mean ± std over samples. The paper's columns are "
-                "AudioMNIST (DMEL Table 3, LNet = mel_linear_net): a trend to compare, not a number to match.")
+                "AudioMNIST (DMEL Table 3, LNet = mel_linear_net): a trend to compare, not a number to match.",
+                [source_line(everything)] + ([f"Reference: {source_line(ref_all)}"] if ref_all is not None else []))
     save(lambda_curves(df, histories, "init_ms", "lambd_ms", "ms"), out_dir, "lambda_curves_audio_mnist")

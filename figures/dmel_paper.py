@@ -10,7 +10,7 @@ import re
 import pandas as pd
 
 from figures.plotting import accuracy_and_window_grid
-from figures.results import mean_std, trainable_vs_fixed
+from figures.results import finished, mean_std, trainable_vs_fixed
 
 
 def with_init_ms(df: pd.DataFrame) -> pd.DataFrame:
@@ -41,38 +41,40 @@ def paper_table(df: pd.DataFrame, acc_col: str, paper: dict, paper_model: str, o
         ours = trainable_vs_fixed(part, acc_col, "best_lambd_ms", ".0f")
         if over == "folds":
             for trainable, key in ((True, "trainable"), (False, "fixed")):
-                sub = part[part["config/trainable"] == trainable]
+                sub = finished(part[part["config/trainable"] == trainable])
                 ours[key] = mean_std(sub.groupby("config/fold")[acc_col].mean()) if len(sub) else "-"
             ours["n"] += f" ({part['config/fold'].nunique()} folds)"
         published = paper.get(int(round(init))) if model == paper_model else None
         rows.append({"model": model, "init (ms)": f"{init:g}", "learned (ms, min-max)": ours["learned"],
-                     "DMEL acc %": ours["trainable"], "fixed acc %": ours["fixed"], "n (trainable/fixed)": ours["n"],
+                     "DMEL acc %": ours["trainable"], "fixed acc %": ours["fixed"],
+                     "n finished/total (trainable, fixed)": ours["n"],
                      "paper learned (ms)": published[0] if published else "-",
                      "paper DMEL %": published[1] if published else "-",
                      "paper fixed %": published[2] if published else "-"})
     return pd.DataFrame(rows)
 
 
-def paper_figure(df: pd.DataFrame, acc_col: str, paper: dict, paper_model: str):
+def paper_figure(df: pd.DataFrame, acc_col: str, paper: dict, paper_model: str, init_col: str = "init_ms",
+                 learned_col: str = "best_lambd_ms", unit: str = "ms", **grid_kwargs):
     """The figure-3 layout: per model, accuracy against the initial window and the learned window against
     the initial window, trainable vs fixed (means, min-max bars); the published means ± std (and learned
     ranges) of ``paper_model`` drawn beside them as hollow grey markers."""
-    fig = accuracy_and_window_grid(df, acc_col, "init_ms", "best_lambd_ms", "ms")
+    fig = accuracy_and_window_grid(df, acc_col, init_col, learned_col, unit, **grid_kwargs)
     models = sorted(df["config/model_name"].unique())
     if paper_model not in models:
         return fig
     ax_acc, ax_win = fig.axes[2 * models.index(paper_model)], fig.axes[2 * models.index(paper_model) + 1]
     for k, (init, (learned, dmel, fixed)) in enumerate(sorted(paper.items())):
-        for cell, marker, label in ((dmel, "o", "paper trainable"), (fixed, "s", "paper fixed")):
+        for cell, marker, label in ((dmel, "o", "DMEL paper, trainable"), (fixed, "s", "DMEL paper, fixed")):
             value = _published(cell)
             if value:
-                ax_acc.errorbar([init * 1.06], [value[0]], yerr=[value[1]], marker=marker, mfc="none", color="gray",
+                ax_acc.errorbar([init * 1.1], [value[0]], yerr=[value[1]], marker=marker, mfc="none", color="gray",
                                 capsize=2, ls="none", label=label if k == 0 else None)
         span = _published(learned)
         if span:
-            ax_win.errorbar([init * 1.06], [sum(span) / 2], yerr=[[sum(span) / 2 - span[0]], [span[1] - sum(span) / 2]],
+            ax_win.errorbar([init * 1.1], [sum(span) / 2], yerr=[[sum(span) / 2 - span[0]], [span[1] - sum(span) / 2]],
                             marker="o", mfc="none", color="gray", capsize=2, ls="none",
-                            label="paper learned (min-max)" if k == 0 else None)
+                            label="DMEL paper, learned (min-max)" if k == 0 else None)
     ax_acc.legend(fontsize=7)
     ax_win.legend(fontsize=7)
     return fig

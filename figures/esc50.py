@@ -12,7 +12,7 @@ from pathlib import Path
 
 from figures.dmel_paper import paper_figure, paper_table, with_init_ms
 from figures.plotting import lambda_curves, save
-from figures.results import write_table
+from figures.results import finished, source_line, write_table
 
 # DMEL paper, Table 2 (ESC-50, CNN6 from scratch, 10 runs): init ms -> (learned ms, DMEL, fixed)
 PAPER_TABLE2 = {10: ("(25, 27)", "87.3 ± 1.0", "84.2 ± 1.2"), 35: ("(31, 90)", "86.1 ± 1.3", "86.9 ± 0.7"),
@@ -30,9 +30,11 @@ def produce(load, split: str, out_dir: Path, table_dir: Path) -> None:
         loaded = load(name)
         if loaded is None:
             continue
-        df, histories = with_init_ms(loaded[0]), loaded[1]
-        save(paper_figure(df, acc_col, PAPER_TABLE2, MODEL), out_dir, f"{split}_{name}")
-        write_table(paper_table(df, acc_col, PAPER_TABLE2, MODEL, over), table_dir, f"{split}_{name}",
-                    f"ESC-50, {split} accuracy, {what}. Paper: DMEL Table 2 (CNN6, random split, 10 runs).")
+        everything, histories = with_init_ms(loaded[0]), loaded[1]
+        df = finished(everything)
+        save(paper_figure(df, acc_col, PAPER_TABLE2, MODEL, acc_label=f"{split} accuracy (%)"), out_dir, f"{split}_{name}")
+        write_table(paper_table(everything, acc_col, PAPER_TABLE2, MODEL, over), table_dir, f"{split}_{name}",
+                    f"ESC-50, {split} accuracy, {what}. Paper: DMEL Table 2 (CNN6, random split, 10 runs).",
+                    source_line(everything))
         if name == "esc50":
             save(lambda_curves(df, histories, "init_ms", "lambd_ms", "ms"), out_dir, "lambda_curves_esc50")

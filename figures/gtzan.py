@@ -16,7 +16,7 @@ import torch
 
 from figures.music import anchor_rows, best_confusion, comparison_table
 from figures.plotting import accuracy_and_window_grid, frontend_comparison, learned_windows, save
-from figures.results import read_checkpoint_file, with_frontends, write_table
+from figures.results import finished, read_checkpoint_file, source_line, with_frontends, write_table
 from models.functional import stft_window
 
 # Published numbers on GTZAN (percent).
@@ -29,10 +29,15 @@ ANCHOR_ROWS = [("Ada-STFT (published)", "window+kernels, best valid", "64.0 (opt
 def _ada_windows(df: pd.DataFrame) -> list:
     out = []
     for _, row in df[(df["config/frontend"] == "adastft") & (df["config/seed"] == 0)].iterrows():
-        raw = read_checkpoint_file(row["checkpoint_dir"], "best_model.pt") if row["checkpoint_dir"] else None
-        if raw is None:
+        folder = row["checkpoint_dir"]
+        try:
+            raw = read_checkpoint_file(folder, "best_model.pt") if isinstance(folder, str) and folder else None
+            if raw is None:
+                continue
+            state = torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True)
+        except Exception as e:  # noqa: BLE001 - a truncated file: leave this window out, say so
+            print(f"skipped an unreadable best_model.pt in {folder}: {type(e).__name__}: {e}")
             continue
-        state = torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True)
         for key in sorted(k for k in state if k.startswith("frontend.") and k.endswith("window")):
             name = row["config/stft_window"].split("+")[0]
             initial = stft_window(name, state[key].numel()).numpy()
@@ -45,19 +50,23 @@ def produce(load, split: str, out_dir: Path, table_dir: Path) -> None:
     loaded = load("gtzan")
     if loaded is None:
         return
-    df = with_frontends(loaded[0])
-    acc, vote = ("test_accuracy", "test_accuracy_vote") if split == "test" else ("best_valid_acc", "valid_acc_vote")
-    metrics = {acc: f"{split} accuracy, clips (%)", vote: f"{split} accuracy, vote (%)"}
+    everything = with_frontends(loaded[0])
+    df = finished(everything)
+    # valid: every column from the best-validation-loss epoch (valid_acc_vote would be the last epoch's)
+    acc, vote = ("test_accuracy", "test_accuracy_vote") if split == "test" else ("best_valid_acc", "best_valid_acc_vote")
+    metrics = {col: label for col, label in ((acc, f"{split} accuracy, clips (%)"), (vote, f"{split} accuracy, vote (%)"))
+               if col in df and df[col].notna().any()}
     save(frontend_comparison(df, metrics, "config/split_parts", "split_parts", ANCHORS if split == "test" else []),
          out_dir, f"{split}_gtzan")
-    table = comparison_table(df, "config/split_parts", "split_parts",
+    table = comparison_table(everything, "config/split_parts", "split_parts",
                              {acc: f"{split} acc % (mean logits)", vote: f"{split} acc % (vote)"})
     table = pd.concat([table, anchor_rows(ANCHOR_ROWS, list(table.columns))], ignore_index=True)
     write_table(table, table_dir, f"{split}_gtzan",
                 f"GTZAN (fault-filtered split), ResNet18, clip-level {split} accuracy, mean ± std over samples; "
-                "published anchors below.")
-    dmel = df[df["config/frontend"] == "gaussian"].assign(**{"config/model_name": "resnet18, split_parts "
-                                                                                  + df["config/split_parts"].astype(str)})
+                "published anchors below.", source_line(everything))
+    dmel = df[df["config/frontend"] == "gaussian"]
+    # (assigning df's column to an empty selection would give it df's rows, all NaN: take dmel's own)
+    dmel = dmel.assign(**{"config/model_name": "resnet18, split_parts " + dmel["config/split_parts"].astype(str)})
     if len(dmel):
         save(accuracy_and_window_grid(dmel, acc, "init_ms", "best_lambd_ms", "ms"), out_dir, "dmel_windows_gtzan")
     windows = _ada_windows(df)

@@ -6,27 +6,32 @@ from pathlib import Path
 import pandas as pd
 
 from figures.plotting import confusion_figure, save
-from figures.results import mean_std, summed_confusion
+from figures.results import count, finished, mean_std, summed_confusion
 
 CONFIG_COLS = ["frontend", "init_ms"]
 
 
 def comparison_table(df: pd.DataFrame, panel_col: str, panel_name: str, metrics: dict[str, str]) -> pd.DataFrame:
     """One row per (front-end, initial window, panel value): learned DMEL window (min-max ms over
-    samples), each metric as ``mean ± std`` in percent, and the number of samples."""
+    finished samples), each metric as ``mean ± std`` in percent over the finished samples ("not recorded"
+    when the experiment has no such column), and ``n`` = finished/total samples."""
     rows = []
     for (fe, init, panel), part in df.groupby(CONFIG_COLS + [panel_col]):
+        done = finished(part)
         learned = "-"
-        if fe == "DMEL trainable":
-            learned = f"({part['best_lambd_ms'].min():.0f}, {part['best_lambd_ms'].max():.0f})"
+        if fe == "DMEL trainable" and len(done) and done["best_lambd_ms"].notna().any():
+            learned = f"({done['best_lambd_ms'].min():.0f}, {done['best_lambd_ms'].max():.0f})"
         rows.append({"front-end": fe, "init (ms)": f"{init:g}", panel_name: f"{panel:g}",
                      "learned (ms, min-max)": learned,
-                     **{label: mean_std(part[col]) for col, label in metrics.items()}, "n": len(part)})
+                     **{label: mean_std(done[col]) if col in done else "not recorded" for col, label in metrics.items()},
+                     "n finished/total": count(part)})
     return pd.DataFrame(rows)
 
 
 def best_configuration(df: pd.DataFrame, panel_col: str, metric: str) -> pd.DataFrame:
-    """The trials of the configuration (front-end, initial window, panel value) with the highest mean ``metric``."""
+    """The finished trials of the configuration (front-end, initial window, panel value) with the highest
+    mean ``metric`` (ties: the first configuration in sorted order)."""
+    df = finished(df)
     means = df.groupby(CONFIG_COLS + [panel_col])[metric].mean()
     fe, init, panel = means.idxmax()
     return df[(df["frontend"] == fe) & (df["init_ms"] == init) & (df[panel_col] == panel)]

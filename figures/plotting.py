@@ -9,10 +9,11 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-from matplotlib.ticker import NullFormatter, ScalarFormatter  # noqa: E402
+from matplotlib.ticker import MaxNLocator, NullFormatter, ScalarFormatter  # noqa: E402
 
 COLORS = {True: "tab:blue", False: "tab:orange"}
 LABELS = {True: "trainable", False: "fixed"}
+DODGE = {True: 0.97, False: 1.03}  # trainable and fixed side by side on the log x-axis (equal means stay visible)
 
 
 def save(fig, out_dir: Path, stem: str) -> None:
@@ -31,11 +32,14 @@ def _plain_numbers(axis) -> None:
 
 
 def accuracy_and_window_grid(df: pd.DataFrame, acc_col: str, init_col: str, learned_col: str, unit: str,
-                             reference: float | None = None, reference_label: str = ""):
+                             reference: float | None = None, reference_label: str = "",
+                             acc_label: str = "accuracy (%)", quantity: str = "window"):
     """One row per model: accuracy vs initial window, learned vs initial window; trainable vs fixed.
 
     ``df`` holds one row per finished trial with ``config/model_name``, ``config/trainable`` and
-    the named columns; points are means over samples with min-max bars.
+    the named columns; points are means over samples with min-max bars, trainable drawn just left and
+    fixed just right of their initial value. ``quantity`` names what is learned in the axis labels
+    (``"window"``, ``"λ"``), ``acc_label`` the accuracy axis.
     """
     models = sorted(df["config/model_name"].unique())
     fig, axes = plt.subplots(len(models), 2, figsize=(9, 3.2 * len(models)), squeeze=False)
@@ -47,10 +51,10 @@ def accuracy_and_window_grid(df: pd.DataFrame, acc_col: str, init_col: str, lear
             if part.empty:
                 continue
             acc = part.groupby(init_col)[acc_col].agg(["mean", "min", "max"]) * 100
-            ax_acc.errorbar(acc.index, acc["mean"], yerr=[acc["mean"] - acc["min"], acc["max"] - acc["mean"]],
+            ax_acc.errorbar(acc.index * DODGE[trainable], acc["mean"], yerr=[acc["mean"] - acc["min"], acc["max"] - acc["mean"]],
                             marker="o", capsize=3, color=COLORS[trainable], label=LABELS[trainable])
             win = part.groupby(init_col)[learned_col].agg(["mean", "min", "max"])
-            ax_win.errorbar(win.index, win["mean"], yerr=[win["mean"] - win["min"], win["max"] - win["mean"]],
+            ax_win.errorbar(win.index * DODGE[trainable], win["mean"], yerr=[win["mean"] - win["min"], win["max"] - win["mean"]],
                             marker="o", capsize=3, color=COLORS[trainable], label=LABELS[trainable])
         if reference is not None:
             ax_win.axhline(reference, color="gray", ls="--", lw=1, label=reference_label)
@@ -59,13 +63,13 @@ def accuracy_and_window_grid(df: pd.DataFrame, acc_col: str, init_col: str, lear
             ax.set_xscale("log")
             ax.set_xticks(inits)
             _plain_numbers(ax.xaxis)
-            ax.set_xlabel(f"initial window ({unit})")
+            ax.set_xlabel(f"initial {quantity} ({unit})")
             ax.grid(alpha=0.3)
         ax_win.set_yscale("log")
         ax_win.set_yticks(sorted(set(inits) | ({reference} if reference is not None else set())))
         _plain_numbers(ax_win.yaxis)
-        ax_acc.set_ylabel("accuracy (%)")
-        ax_win.set_ylabel(f"learned window ({unit})")
+        ax_acc.set_ylabel(acc_label)
+        ax_win.set_ylabel(f"learned {quantity} ({unit}), best epoch")
         ax_acc.set_title(model)
         ax_win.set_title(model)
         ax_acc.legend(fontsize=8)
@@ -75,8 +79,8 @@ def accuracy_and_window_grid(df: pd.DataFrame, acc_col: str, init_col: str, lear
 
 
 def lambda_curves(df: pd.DataFrame, histories: dict[str, pd.DataFrame], init_col: str, value_col: str,
-                  unit: str):
-    """Learned window over epochs for every trainable trial, one panel per model."""
+                  unit: str, quantity: str = "window"):
+    """Learned window (``quantity``) over epochs for every trainable trial, one panel per model."""
     trainable = df[df["config/trainable"] == True]  # noqa: E712
     models = sorted(trainable["config/model_name"].unique())
     fig, axes = plt.subplots(1, max(len(models), 1), figsize=(5 * max(len(models), 1), 3.5), squeeze=False)
@@ -92,9 +96,11 @@ def lambda_curves(df: pd.DataFrame, histories: dict[str, pd.DataFrame], init_col
         for i, init in enumerate(inits):
             ax.plot([], [], color=cmap(i / max(len(inits) - 1, 1)), label=f"init {init:g} {unit}")
         ax.set_yscale("log")
+        ax.set_yticks(inits)
         _plain_numbers(ax.yaxis)
-        ax.set_xlabel("epoch")
-        ax.set_ylabel(f"window ({unit})")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_xlabel("epoch (0 = first)")
+        ax.set_ylabel(f"{quantity} ({unit})")
         ax.set_title(model)
         ax.legend(fontsize=8)
         ax.grid(alpha=0.3)

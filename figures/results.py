@@ -8,78 +8,138 @@ from __future__ import annotations
 
 import io
 import posixpath
-import urllib.parse
 from pathlib import Path
 
 import pandas as pd
 import pyarrow.fs
 
-
-def is_uri(location: str | Path) -> bool:
-    """Whether ``location`` is a URI (``scheme://...``) rather than a local path."""
-    return "://" in str(location)
-
-
-def experiment_location(storage: str | Path, name: str) -> str:
-    """``<storage>/<name>``; a URI keeps its scheme and query (``?endpoint_override=...``)."""
-    if not is_uri(storage):
-        return str(Path(storage) / name)
-    parts = urllib.parse.urlsplit(str(storage))
-    return urllib.parse.urlunsplit(parts._replace(path=posixpath.join(parts.path or "/", name)))
-
-
-def display_location(location: str | Path) -> str:
-    """``location`` for messages: a local path made absolute, a URI without its query (which may hold keys)."""
-    if not is_uri(location):
-        return str(Path(location).expanduser().resolve())
-    return urllib.parse.urlunsplit(urllib.parse.urlsplit(str(location))._replace(query=""))
-
-
-def _filesystem(location: str | Path) -> tuple[pyarrow.fs.FileSystem, str]:
-    """The filesystem holding ``location`` and the path on it."""
-    if is_uri(location):
-        return pyarrow.fs.FileSystem.from_uri(str(location))
-    return pyarrow.fs.LocalFileSystem(), str(Path(location).expanduser().resolve())
+from tuning.storage import display as display_location
+from tuning.storage import experiment_location, read_bytes
+from tuning.storage import filesystem as _filesystem
 
 
 def read_checkpoint_file(checkpoint_dir: str | Path, name: str) -> bytes | None:
     """The bytes of the file ``name`` in a checkpoint folder (a local path or a URI); ``None`` if absent."""
-    fs, path = _filesystem(checkpoint_dir)
-    path = posixpath.join(path, name)
-    if fs.get_file_info(path).type != pyarrow.fs.FileType.File:
-        return None
-    with fs.open_input_stream(path) as f:
-        return f.readall()
+    return read_bytes(experiment_location(checkpoint_dir, name))
 
 
-def load_experiment(location: str | Path) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
+class UnreadableExperiment(RuntimeError):
+    """The experiment's state (``experiment_state-*.json``) cannot be read."""
+
+
+def load_experiment(location: str | Path, keep_unfinished: bool = False) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
     """Final row of every trial (metric columns and ``config/*`` columns) and each trial's history (keyed by trial id).
 
     ``location``: the experiment folder (``<storage>/<name>``), a local path or a URI. Only trials
-    whose last report says ``done`` (they were tested) are in the table; the histories cover
-    every trial. ``checkpoint_dir`` holds each trial's last checkpoint: a local path for a local
-    (or ``file://``) experiment, else a URI (read its files with :func:`read_checkpoint_file`).
-    Raises ``FileNotFoundError`` when there is no experiment.
+    whose last report says ``done`` (they were tested) are in the table, unless ``keep_unfinished``:
+    then every trial of the experiment has a row (``done`` False for the unfinished and errored ones,
+    config columns only for a trial that never reported) and ``status`` says Tune's state. The
+    histories cover every trial whose ``result.json``/``progress.csv`` could be read.
+    ``checkpoint_dir`` holds each trial's last checkpoint: a local path for a local (or ``file://``)
+    experiment, else a URI (read its files with :func:`read_checkpoint_file`). ``df.attrs`` holds
+    ``experiment`` (the location for messages) and ``trials`` (one row per trial: ``trial_id``,
+    ``trial_dir``, ``status``, ``done``). Raises ``FileNotFoundError`` when there is no experiment,
+    :class:`UnreadableExperiment` when its state cannot be read.
     """
     from ray.tune import ExperimentAnalysis, ResultGrid
 
     fs, exp_path = _filesystem(location)
     if fs.get_file_info(exp_path).type != pyarrow.fs.FileType.Directory:
         raise FileNotFoundError(f"no experiment at {display_location(location)}")
-    grid = ResultGrid(ExperimentAnalysis(exp_path, storage_filesystem=fs))
-    df = _flatten_variants(grid.get_dataframe())
-    histories = {r.metrics["trial_id"]: r.metrics_dataframe for r in grid if r.metrics_dataframe is not None}
+    try:
+        analysis = ExperimentAnalysis(exp_path, storage_filesystem=fs)
+        grid = ResultGrid(analysis)
+        results = list(grid)
+    except Exception as e:  # noqa: BLE001 - a truncated or foreign state file: say so, do not crash
+        raise UnreadableExperiment(f"cannot read the experiment at {display_location(location)}: "
+                                   f"{type(e).__name__}: {e}") from e
+    trials = pd.DataFrame([{"trial_id": t.trial_id, "trial_dir": posixpath.basename(t.storage.trial_fs_path),
+                            "status": t.status, "done": bool((t.last_result or {}).get("done", False))}
+                           for t in analysis.trials], columns=["trial_id", "trial_dir", "status", "done"])
+    reported = [r for r in results if r.metrics and "trial_id" in r.metrics]
+    configs = {t.trial_id: t.config for t in analysis.trials}  # a trial that never reported has none in its Result
+    # the last report as the experiment state holds it (Ray's get_dataframe reads result.json instead, and
+    # drops a finished trial whose result.json is truncated)
+    df = pd.DataFrame([{**_flat({k: v for k, v in r.metrics.items() if k != "config"}),
+                        **{f"config/{k}": v for k, v in _flat(configs.get(r.metrics["trial_id"]) or r.config or {}).items()},
+                        "logdir": r.path}
+                       for r in reported])
+    if keep_unfinished:  # trials that never reported: their config only
+        seen = set(df["trial_id"]) if "trial_id" in df else set()
+        silent = [{"trial_id": t.trial_id, "done": False, **{f"config/{k}": v for k, v in _flat(t.config).items()}}
+                  for t in analysis.trials if t.trial_id not in seen]
+        if silent:
+            df = pd.concat([df, pd.DataFrame(silent)], ignore_index=True)
+    df = _flatten_variants(df)
+    histories = {r.metrics["trial_id"]: r.metrics_dataframe for r in reported
+                 if r.metrics_dataframe is not None and len(r.metrics_dataframe)}
     checkpoints = {r.metrics["trial_id"]: _checkpoint_location(location, fs, exp_path, r.checkpoint.path)
-                   if r.checkpoint else None for r in grid if r.metrics}
+                   if r.checkpoint else None for r in reported}
     if "trial_id" in df:
         df["checkpoint_dir"] = df["trial_id"].map(checkpoints)
+        df["status"] = df["trial_id"].map(dict(zip(trials["trial_id"], trials["status"])))
+    df["done"] = df["done"].fillna(False).astype(bool) if "done" in df else pd.Series(False, index=df.index)
+    if not keep_unfinished:
+        if (~df["done"]).any():
+            print(f"{posixpath.basename(exp_path)}: {(~df['done']).sum()} of {len(df)} trials unfinished; left out "
+                  "(rerun main.py to resume)")
+        df = df[df["done"]].reset_index(drop=True)
+    df.attrs.update(experiment=display_location(location), trials=trials)
+    return df, histories
+
+
+def _flat(config: dict, prefix: str = "") -> dict:
+    """``{"a": {"b": 1}}`` -> ``{"a/b": 1}`` (Tune's ``config/*`` column names)."""
+    out = {}
+    for key, value in config.items():
+        if isinstance(value, dict):
+            out.update(_flat(value, f"{prefix}{key}/"))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def finished(df: pd.DataFrame) -> pd.DataFrame:
+    """The trials of ``df`` that finished (were tested); ``df`` itself when it has no ``done`` column."""
     if "done" not in df:
-        return df.iloc[0:0], histories
-    done = df["done"].fillna(False).astype(bool)
-    if (~done).any():
-        print(f"{posixpath.basename(exp_path)}: {(~done).sum()} of {len(df)} trials unfinished; left out "
-              "(rerun main.py to resume)")
-    return df[done].reset_index(drop=True), histories
+        return df
+    return df[df["done"].fillna(False).astype(bool)]
+
+
+def missing_trials(df: pd.DataFrame) -> list[str]:
+    """``"<trial folder> (<status>)"`` for each trial of the experiment that did not finish."""
+    trials = df.attrs.get("trials")
+    if trials is None or trials.empty:
+        return []
+    return [f"{t.trial_dir} ({t.status})" for t in trials.itertuples() if not t.done]
+
+
+def source_line(df: pd.DataFrame) -> str:
+    """Where a table's numbers come from: the experiment, its trials, the budget and the code's commit.
+
+    ``df``: an experiment as :func:`load_experiment` returns it (``keep_unfinished`` or not)."""
+    trials = df.attrs.get("trials")
+    total = len(trials) if trials is not None else len(df)
+    done = finished(df)
+    counts = f"{len(done)} of {total} trials finished"
+    if trials is not None and len(trials):
+        errored = int((trials["status"] == "ERROR").sum())
+        counts += f" ({errored} errored)" if errored else ""
+    budget = []
+    if "config/max_epochs" in df and df["config/max_epochs"].notna().any():
+        budget.append("max_epochs " + "/".join(f"{v:g}" for v in sorted(df["config/max_epochs"].dropna().unique())))
+    if "epoch" in done and len(done):
+        epochs = (done["epoch"] + 1).astype(int)
+        budget.append(f"epochs run {epochs.min()}-{epochs.max()}" if epochs.min() != epochs.max()
+                      else f"epochs run {epochs.min()}")
+    if "config/seed" in df:
+        budget.append(f"{df['config/seed'].nunique()} samples (seeds) per configuration")
+    if "config/n_samples" in df and df["config/n_samples"].notna().any():
+        budget.append("n_samples " + "/".join(f"{v:g}" for v in sorted(df["config/n_samples"].dropna().unique())))
+    versions = sorted(done["code_version"].dropna().astype(str).unique()) if "code_version" in done else []
+    code = ", ".join(versions) if versions else "not recorded"
+    return (f"Source: {df.attrs.get('experiment', 'unknown experiment')}; {counts}; "
+            f"budget: {', '.join(budget) or 'unknown'}; code: {code}.")
 
 
 def _checkpoint_location(location: str | Path, fs: pyarrow.fs.FileSystem, exp_path: str, ckpt_path: str) -> str:
@@ -131,10 +191,24 @@ def with_frontends(df: pd.DataFrame) -> pd.DataFrame:
 
 def summed_confusion(df: pd.DataFrame) -> pd.DataFrame | None:
     """The test confusion matrices of ``df``'s trials added up (``None`` if none was saved); the
-    ``checkpoint_dir`` folders may be local paths or URIs."""
-    raw = [read_checkpoint_file(d, "confusion_matrix.csv") for d in df["checkpoint_dir"].dropna()]
-    tables = [pd.read_csv(io.BytesIO(r), index_col=0) for r in raw if r is not None]
-    return sum(tables[1:], tables[0]) if tables else None
+    ``checkpoint_dir`` folders may be local paths or URIs. A missing or unreadable file is skipped
+    with a message naming the checkpoint."""
+    tables = []
+    for folder in df["checkpoint_dir"].dropna():
+        try:
+            raw = read_checkpoint_file(folder, "confusion_matrix.csv")
+            if raw is not None:
+                tables.append(pd.read_csv(io.BytesIO(raw), index_col=0))
+        except (OSError, ValueError, pd.errors.ParserError) as e:  # EmptyDataError is a ValueError
+            print(f"skipped an unreadable confusion matrix in {display_location(folder)}: {type(e).__name__}: {e}")
+    if not tables:
+        return None
+    shapes = {t.shape for t in tables}
+    if len(shapes) > 1:  # a truncated file still parses, with fewer rows
+        full = max(shapes)
+        print(f"skipped {sum(t.shape != full for t in tables)} truncated confusion matrices")
+        tables = [t for t in tables if t.shape == full]
+    return sum(tables[1:], tables[0])
 
 
 def mean_std(values: pd.Series, scale: float = 100.0) -> str:
@@ -147,19 +221,40 @@ def mean_std(values: pd.Series, scale: float = 100.0) -> str:
     return f"{v.mean():.1f} ± {v.std(ddof=1):.1f}"
 
 
+def count(part: pd.DataFrame) -> str:
+    """``"finished/total"`` trials of ``part`` (every row counts as finished without a ``done`` column)."""
+    return f"{len(finished(part))}/{len(part)}"
+
+
 def trainable_vs_fixed(part: pd.DataFrame, acc_col: str, learned_col: str, fmt: str) -> dict:
-    """Summary of one (model, initial window) group: learned window ``(min, max)`` over trainable
-    runs (``fmt`` formats one value), accuracy ``mean ± std`` of trainable and fixed, and counts."""
+    """Summary of one (model, initial window) group: learned window ``(min, max)`` over finished trainable
+    runs (``fmt`` formats one value), accuracy ``mean ± std`` of finished trainable and fixed runs, and
+    ``n``: ``"finished/total"`` of the trainable runs, then of the fixed ones (unfinished rows count in
+    the totals only)."""
     tr, fx = part[part["config/trainable"] == True], part[part["config/trainable"] == False]  # noqa: E712
-    learned = f"({tr[learned_col].min():{fmt}}, {tr[learned_col].max():{fmt}})" if len(tr) else "-"
-    return {"learned": learned, "trainable": mean_std(tr[acc_col]), "fixed": mean_std(fx[acc_col]),
-            "n": f"{len(tr)}/{len(fx)}"}
+    tr_done, fx_done = finished(tr), finished(fx)
+    learned = (f"({tr_done[learned_col].min():{fmt}}, {tr_done[learned_col].max():{fmt}})"
+               if len(tr_done) and tr_done[learned_col].notna().any() else "-")
+    return {"learned": learned, "trainable": mean_std(tr_done[acc_col]) if acc_col in tr_done else "-",
+            "fixed": mean_std(fx_done[acc_col]) if acc_col in fx_done else "-", "n": f"{count(tr)}, {count(fx)}"}
 
 
-def write_table(df: pd.DataFrame, out_dir: Path, stem: str, caption: str) -> None:
-    """Write ``df`` as ``<stem>.md`` and ``<stem>.tex`` into ``out_dir``."""
+def _latex_escape(text: str) -> str:
+    special = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+               "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
+    return "".join(special.get(c, c) for c in text)
+
+
+def write_table(df: pd.DataFrame, out_dir: Path, stem: str, caption: str, source: str | list[str] | None = None) -> None:
+    """Write ``df`` as ``<stem>.md`` and ``<stem>.tex`` into ``out_dir``; ``source`` (see
+    :func:`source_line`) is written under the table."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / f"{stem}.md").write_text(f"{caption}\n\n{df.to_markdown(index=False)}\n")
-    (out_dir / f"{stem}.tex").write_text(df.to_latex(index=False, caption=caption, label=f"tab:{stem}")
-                                         .replace("±", r"$\pm$"))
+    sources = [source] if isinstance(source, str) else list(source or [])
+    below = "".join(f"\n{line}\n" for line in sources)
+    (out_dir / f"{stem}.md").write_text(f"{caption}\n\n{df.to_markdown(index=False)}\n{below}")
+    tex = df.to_latex(index=False, caption=caption, label=f"tab:{stem}").replace("±", r"$\pm$")
+    if sources:
+        note = "\n".join(r"\par\footnotesize " + _latex_escape(line) for line in sources)
+        tex = tex.replace("\\end{table}", note + "\n\\end{table}")
+    (out_dir / f"{stem}.tex").write_text(tex)
     print(f"wrote {out_dir / stem}.md/.tex")

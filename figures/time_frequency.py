@@ -8,11 +8,13 @@ import pandas as pd
 import torch
 
 from corpora import synthetic
-from figures.plotting import accuracy_and_window_grid, lambda_curves, save
-from figures.results import trainable_vs_fixed, write_table
+from figures.dmel_paper import paper_figure
+from figures.plotting import lambda_curves, save
+from figures.results import finished, source_line, trainable_vs_fixed, write_table
 from models.frontends import GaussianSpectrogram
 
 SIGMA_REF = 6.38
+N_COLUMN = "n finished/total (trainable, fixed)"
 # DMEL paper, Table 4 (LNet, 10 runs): lambda_init -> (learned min, max, DSPEC acc, fixed acc)
 PAPER_TABLE4 = {1.3: ("(4.8, 5.6)", "98.5 ± 0.2", "95.5 ± 0.2"), 6.4: ("(5.3, 6.0)", "98.5 ± 0.2", "98.8 ± 0.3"),
                 31.9: ("(3.4, 6.5)", "98.0 ± 0.4", "94.9 ± 0.4")}
@@ -50,7 +52,7 @@ def table4(df: pd.DataFrame, acc_col: str) -> pd.DataFrame:
         paper = PAPER_TABLE4.get(round(init, 1)) if model == "linear_net" else None
         rows.append({
             "model": model, "λ_init": f"{init:.1f}", "learned λ (min, max)": ours["learned"],
-            "trainable acc %": ours["trainable"], "fixed acc %": ours["fixed"], "n": ours["n"],
+            "trainable acc %": ours["trainable"], "fixed acc %": ours["fixed"], N_COLUMN: ours["n"],
             "paper learned λ": paper[0] if paper else "-", "paper DSPEC %": paper[1] if paper else "-",
             "paper fixed %": paper[2] if paper else "-",
         })
@@ -64,13 +66,15 @@ def produce(load, split: str, out_dir: Path, table_dir: Path) -> None:
     loaded = load("time_frequency")
     if loaded is None:
         return
-    df, histories = loaded
+    everything, histories = loaded
+    df = finished(everything)
     acc_col = "test_accuracy" if split == "test" else "best_valid_acc"
-    fig = accuracy_and_window_grid(df, acc_col, "config/init_lambd", "best_lambd_est", "samples",
-                                   reference=SIGMA_REF, reference_label="σ_ref")
+    fig = paper_figure(df, acc_col, {init: (learned, dmel, fixed) for init, (learned, dmel, fixed) in PAPER_TABLE4.items()},
+                       "linear_net", "config/init_lambd", "best_lambd_est", "samples", reference=SIGMA_REF,
+                       reference_label="σ_ref", acc_label=f"{split} accuracy (%)", quantity="λ")
     save(fig, out_dir, f"{split}_time_frequency")
-    write_table(table4(df, acc_col), table_dir, f"{split}_time_frequency",
+    write_table(table4(everything, acc_col), table_dir, f"{split}_time_frequency",
                 f"Synthetic time-frequency data, {split} accuracy (mean ± std over samples); "
-                "paper columns: DMEL Table 4 (LNet = linear_net, 10 runs).")
-    save(lambda_curves(df, histories, "config/init_lambd", "lambd_est", "samples"), out_dir,
+                "paper columns: DMEL Table 4 (LNet = linear_net, 10 runs).", source_line(everything))
+    save(lambda_curves(df, histories, "config/init_lambd", "lambd_est", "samples", quantity="λ"), out_dir,
          "lambda_curves_time_frequency")

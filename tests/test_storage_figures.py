@@ -27,7 +27,14 @@ def storage(root, tmp_path_factory):
 
 
 def tables(results_dir):
-    return {p.name: p.read_text() for p in sorted((results_dir / "tables").iterdir())}
+    """The tables written, without the source line under them (it names where the experiment was read)."""
+    return {p.name: "\n".join(ln for ln in p.read_text().splitlines() if "Source: " not in ln)
+            for p in sorted((results_dir / "tables").iterdir())}
+
+
+def sources(results_dir):
+    return [ln for p in sorted((results_dir / "tables").glob("*.md")) for ln in p.read_text().splitlines()
+            if ln.startswith("Source: ")]
 
 
 def figures_from(tmp_path, capsys, *args):
@@ -52,6 +59,8 @@ def test_file_uri_gives_the_same_tables(storage, tmp_path, capsys):
     uri, uri_out = figures_from(tmp_path, capsys, f"--storage=file://{storage}")
     assert "test_time_frequency.md" in local and "| linear_net |" in local["test_time_frequency.md"]
     assert uri == local
+    assert sources(tmp_path / "results1") == [sources(tmp_path / "results1")[0]]
+    assert sources(tmp_path / "results1")[0].startswith(f"Source: file://{storage}/time_frequency; 4 of 4 trials")
     # a missing experiment is skipped with the same message either way
     assert f"audio_mnist: no experiment at {storage}/audio_mnist; skipped (run main.py --name=audio_mnist)" in local_out
     assert (f"audio_mnist: no experiment at file://{storage}/audio_mnist; skipped (run main.py --name=audio_mnist)"

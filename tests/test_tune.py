@@ -1,11 +1,17 @@
-"""The command line end to end with real Ray Tune runs: run, rerun (resume), interrupt, figures, errors."""
+"""The command line end to end with real Ray Tune runs: run, rerun (resume), interrupt, kill -9, a failed
+trial's restart, storage URIs, figures, errors."""
+import importlib.util
+import json
+import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 TINY = ["--name=time_frequency", "--num_cpus=2", "--set", "n_samples=150", "--set", 'model_name="linear_net"']
 
@@ -17,6 +23,57 @@ def main_py(root, *args, timeout=300):
 
 def trial_dirs(exp):
     return sorted(p for p in Path(exp).iterdir() if p.is_dir() and p.name.startswith("train_trial"))
+
+
+def group_and_children(pgid: int) -> set[int]:
+    """The processes of the group ``pgid`` and their descendants (Ray's workers lead their own groups)."""
+    parents = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(stat.parent.name)] = (int(fields[1]), int(fields[2]))  # ppid, pgid
+    found = {pid for pid, (_, group) in parents.items() if group == pgid}
+    while True:
+        more = {pid for pid, (ppid, _) in parents.items() if ppid in found} - found
+        if not more:
+            return found
+        found |= more
+
+
+def kill_tree(proc) -> None:
+    """SIGKILL the process group ``proc`` leads (started with ``start_new_session``) and everything it
+    started, Ray's workers included (they lead groups of their own)."""
+    for pid in group_and_children(proc.pid):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    proc.wait(timeout=30)
+
+
+def progress_rows(exp) -> dict[str, pd.DataFrame]:
+    """Each trial's progress.csv so far (trials whose file is being written are left out)."""
+    out = {}
+    for path in Path(exp).glob("train_trial*/progress.csv") if Path(exp).exists() else []:
+        try:
+            out[path.parent.name] = pd.read_csv(path)
+        except (pd.errors.EmptyDataError, pd.errors.ParserError):
+            pass
+    return out
+
+
+def wait_for_progress(proc, exp, ready, timeout=240) -> dict[str, pd.DataFrame]:
+    """Poll the progress files until ``ready(rows)`` holds; fail if ``proc`` ends first."""
+    deadline = time.time() + timeout
+    while time.time() < deadline and proc.poll() is None:
+        rows = progress_rows(exp)
+        if ready(rows):
+            return rows
+        time.sleep(0.3)
+    seen = [(name, len(rows)) for name, rows in progress_rows(exp).items()]
+    raise AssertionError(f"progress never ready (exit {proc.poll()}): {seen}")
 
 
 def test_run_rerun_and_figures(root, tmp_path):
@@ -84,3 +141,125 @@ def test_clear_errors(root, tmp_path):
     assert bad_key.returncode == 2 and "did you mean 'lr_model'" in bad_key.stderr
     bad_set = main_py(root, "--name=time_frequency", "--set", "lr_model", f"--ray_root_dir={tmp_path}")
     assert bad_set.returncode == 2 and "key=value" in bad_set.stderr
+
+
+def test_storage_locations():
+    from tuning.storage import experiment_location, storage_root
+
+    assert storage_root("s3://bucket/prefix/", "ignored") == "s3://bucket/prefix"  # never through Path.resolve
+    assert storage_root(None, "file:///abs/results") == "file:///abs/results"
+    assert experiment_location("s3://bucket/prefix", "gtzan") == "s3://bucket/prefix/gtzan"
+    assert storage_root("rel/results", "ignored") == str(Path("rel/results").resolve())
+    assert storage_root(None, "~/rr") == str(Path.home() / "rr")
+    assert experiment_location("/abs/st", "fma") == "/abs/st/fma"
+
+
+def test_driver_killed_then_rerun(root, tmp_path):
+    """kill -9 of main.py and its local Ray mid-grid; the same command finishes every trial exactly once.
+    Storage is a file:// URI; a rerun with another space notes it, --fresh moves the experiment aside."""
+    storage = f"file://{tmp_path}/st"
+    args = [*TINY, "--max_epochs=20", "--set", "init_lambd=[1.276,31.9]", "--set", "checkpoint_every=1",
+            f"--storage={storage}"]
+    exp = tmp_path / "st" / "time_frequency"
+    proc = subprocess.Popen([sys.executable, "main.py", *args], cwd=root, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    try:  # two trials mid-run: a few epochs reported, none finished
+        before = wait_for_progress(proc, exp, lambda rows: sum(len(r) >= 4 for r in rows.values()) >= 2
+                                   and not any(r["done"].astype(bool).any() for r in rows.values()))
+    finally:
+        kill_tree(proc)
+    assert (exp / "harness_space.json").exists()
+
+    again = main_py(root, *args)
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+    assert "resuming the experiment in " + storage + "/time_frequency" in again.stdout
+    assert "4 trials finished, 0 unfinished, 0 errored" in again.stdout
+    dirs = trial_dirs(exp)
+    configs = {(c["trainable"], c["init_lambd"]) for c in (json.loads((d / "params.json").read_text()) for d in dirs)}
+    assert len(dirs) == 4 and len(configs) == 4  # one trial directory per configuration
+    for d in dirs:
+        progress = pd.read_csv(d / "progress.csv")
+        done = progress[progress["done"].astype(bool)]
+        assert len(done) == 1 and done["epoch"].iloc[0] == 19 and not pd.isna(done["test_accuracy"].iloc[0]), d.name
+        assert set(progress["epoch"]) == set(range(20)), d.name
+    for name, rows in before.items():  # the trials cut off went on from a checkpoint, not from scratch
+        if len(rows) >= 4:
+            assert (pd.read_csv(exp / name / "progress.csv")["epoch"] == 0).sum() == 1, name
+
+    changed = main_py(root, *args, "--set", "noise_std=0.4")
+    assert changed.returncode == 0 and "was started with a different search space" in changed.stdout
+    assert trial_dirs(exp) == dirs
+    fresh = main_py(root, *TINY, "--max_epochs=1", "--set", "init_lambd=6.38", f"--storage={storage}/", "--fresh")
+    assert fresh.returncode == 0, fresh.stdout[-3000:] + fresh.stderr[-3000:]
+    assert f"moved the previous experiment to {storage}/time_frequency.old-" in fresh.stdout
+    [aside] = tmp_path.joinpath("st").glob("time_frequency.old-*")
+    assert len(trial_dirs(aside)) == 4 and len(trial_dirs(exp)) == 2
+
+
+def test_failed_trial_restarts_from_checkpoint(root, tmp_path):
+    """SIGKILL of a running trial's process: with --max_failures=1 Tune restarts the trial from its last
+    checkpoint in the same run (a new process, epoch 0 trained once), and the experiment stores the setting."""
+    args = [*TINY, "--max_epochs=30", "--set", "init_lambd=6.38", "--set", "trainable=True",
+            "--set", "checkpoint_every=1", "--max_failures=1", f"--storage={tmp_path}/st"]
+    exp = tmp_path / "st" / "time_frequency"
+    proc = subprocess.Popen([sys.executable, "main.py", *args], cwd=root, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        rows = wait_for_progress(proc, exp, lambda rows: any(len(r) >= 4 for r in rows.values()))
+        [frame] = rows.values()
+        os.kill(int(frame["pid"].iloc[-1]), signal.SIGKILL)  # the trial's worker process
+        out, _ = proc.communicate(timeout=240)
+    finally:
+        if proc.poll() is None:
+            kill_tree(proc)
+    assert proc.returncode == 0, out[-4000:]
+    assert "1 trials finished, 0 unfinished, 0 errored" in out
+    [trial] = trial_dirs(exp)
+    progress = pd.read_csv(trial / "progress.csv")
+    assert progress["pid"].nunique() == 2  # restarted in a new process
+    second = progress[progress["pid"] == progress["pid"].iloc[-1]]
+    assert second["epoch"].iloc[0] > 0 and (progress["epoch"] == 0).sum() == 1  # from a checkpoint
+    assert progress["done"].astype(bool).sum() == 1 and progress["epoch"].iloc[-1] == 29
+
+    from ray import tune
+
+    from training.trial import train_trial
+    run_config = tune.Tuner.restore(str(exp), trainable=train_trial)._local_tuner.get_run_config()
+    assert run_config.failure_config.max_failures == 1 and run_config.checkpoint_config.num_to_keep == 2
+
+
+@pytest.mark.skipif(importlib.util.find_spec("moto") is None, reason="needs moto's S3 server (moto[s3], flask)")
+def test_s3_storage(root, tmp_path, monkeypatch):
+    """--storage=s3://... (moto's local S3): run, resume with the space note, --fresh moves it aside."""
+    import pyarrow.fs
+    from moto.server import ThreadedMotoServer
+
+    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                       "AWS_DEFAULT_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true"}.items():
+        monkeypatch.setenv(key, value)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        fs = pyarrow.fs.S3FileSystem(endpoint_override=f"127.0.0.1:{port}", scheme="http", region="us-east-1",
+                                     access_key="testing", secret_key="testing", allow_bucket_creation=True)
+        fs.create_dir("results")
+        storage = f"s3://results/rr?endpoint_override=127.0.0.1:{port}&scheme=http"
+        args = [*TINY, "--max_epochs=1", "--set", "init_lambd=6.38", f"--storage={storage}",
+                f"--ray_root_dir={tmp_path}/unused"]
+        first = main_py(root, *args)
+        assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+        assert "experiment s3://results/rr/time_frequency;" in first.stdout  # the query (keys) is not printed
+        again = main_py(root, *args, "--set", "noise_std=0.4")
+        assert again.returncode == 0 and "was started with a different search space" in again.stdout
+        assert "resuming the experiment in s3://results/rr/time_frequency" in again.stdout
+        fresh = main_py(root, *args, "--fresh")
+        assert fresh.returncode == 0
+        assert "moved the previous experiment to s3://results/rr/time_frequency.old-" in fresh.stdout
+        names = {info.base_name for info in fs.get_file_info(pyarrow.fs.FileSelector("results/rr"))}
+        assert "time_frequency" in names and any(n.startswith("time_frequency.old-") for n in names)
+        assert not (tmp_path / "unused").exists()
+    finally:
+        server.stop()

@@ -39,6 +39,7 @@ from training.config import resolve_config
 from training.loop import LOSSES, evaluate, make_optimizer, make_scheduler, seed_everything, set_window_training, \
     train_epoch
 from training.metrics import class_metrics, confusion_table
+from training.provenance import code_version
 from training.segments import n_segments
 
 Report = Callable[[dict, "str | None"], None]  # (metrics, checkpoint directory or None)
@@ -175,7 +176,8 @@ def run_trial(config: dict, report: Report, restore_dir: str | None = None) -> d
     sched = make_scheduler(opt, cfg)
     augment = build_waveform_augment(cfg, data.sample_rate)
     gen = torch.Generator().manual_seed(cfg["seed"])
-    st = {"epoch": 0, "best_valid_loss": math.inf, "best_valid_acc": 0.0, "best_epoch": -1,
+    st = {"epoch": 0, "best_valid_loss": math.inf, "best_valid_acc": 0.0, "best_valid_acc_vote": 0.0,
+          "best_valid_acc_segment": 0.0, "best_epoch": -1,
           "best_lambd": _lambd(model), "epochs_since_best": 0}
     best_weights = _copy_weights(model)
 
@@ -196,7 +198,9 @@ def run_trial(config: dict, report: Report, restore_dir: str | None = None) -> d
         valid = evaluate(model, data.x_valid, data.y_valid, cfg["batch_size"], device, length, cfg["loss"])
         lambd = _lambd(model)
         if valid.loss < st["best_valid_loss"]:
-            st.update(best_valid_loss=valid.loss, best_valid_acc=valid.accuracy, best_epoch=epoch,
+            st.update(best_valid_loss=valid.loss, best_valid_acc=valid.accuracy,
+                      best_valid_acc_vote=valid.accuracy_vote, best_valid_acc_segment=valid.accuracy_segment,
+                      best_epoch=epoch,
                       best_lambd=lambd, epochs_since_best=0)
             best_weights = _copy_weights(model)
         else:
@@ -206,6 +210,10 @@ def run_trial(config: dict, report: Report, restore_dir: str | None = None) -> d
         metrics = {"epoch": epoch, "lr": lr, "loss": loss, "valid_loss": valid.loss, "valid_acc": valid.accuracy,
                    "valid_acc_vote": valid.accuracy_vote, "valid_acc_segment": valid.accuracy_segment,
                    "best_valid_loss": st["best_valid_loss"], "best_valid_acc": st["best_valid_acc"],
+                   # the same best epoch's vote/segment accuracies (NaN after resuming an older checkpoint)
+                   "best_valid_acc_vote": st.get("best_valid_acc_vote", math.nan),
+                   "best_valid_acc_segment": st.get("best_valid_acc_segment", math.nan),
+                   "code_version": code_version(),
                    "best_epoch": st["best_epoch"], "lambd_est": lambd, "best_lambd_est": st["best_lambd"],
                    **{f"frontend_{k}": v for k, v in model.frontend_drift().items()},
                    "done": done, **where, **test_placeholders}  # fixed schema for progress.csv

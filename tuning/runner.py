@@ -1,8 +1,10 @@
 """Assemble a grid from a named search space and run it with Ray Tune, resuming when possible.
 
-The experiment lives in ``<ray_root_dir>/<name>``. Rerunning the same command restores it
-with ``Tuner.restore`` (finished trials kept, unfinished ones continued from their last
-checkpoint); a new ``Tuner`` would silently start over.
+The experiment lives in ``<storage>/<name>``, where ``storage`` is a local path (made absolute) or
+a URI (``s3://bucket/prefix``, ``file:///abs/path``) handed to Tune unchanged. Rerunning the same
+command restores it with ``Tuner.restore`` (finished trials kept, unfinished ones continued from
+their last checkpoint); a new ``Tuner`` would silently start over. A trial that fails (its node
+dies, its process is killed) is restarted from its last checkpoint up to ``max_failures`` times.
 """
 from __future__ import annotations
 
@@ -17,11 +19,11 @@ from ray import tune
 import search_spaces
 from training.config import is_variant, resolve_config
 from training.segments import n_segments
+from training.provenance import VERSION_ENV, code_version
 from training.trial import train_trial
+from tuning.storage import display, experiment_location, is_uri, read_text, split_location, write_text
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-# checkpointing on every improvement is intended; Tune's snapshot-frequency warning is noise here
-os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
 SPACE_FILE = "harness_space.json"  # the param space an experiment was started with
 
 
@@ -90,14 +92,15 @@ def _space_repr(space: dict) -> str:
                       sort_keys=True, default=str)
 
 
-def trial_resources(cpus_per_trial: float, gpus_per_trial: float | None) -> dict:
-    """Resources per trial, chosen after ``ray.init``: a GPU fraction only if the cluster has GPUs
-    (a GPU request on a GPU-less cluster would leave trials pending forever)."""
+def trial_resources(cpus_per_trial: float, gpus_per_trial: float | None, name: str | None = None) -> dict:
+    """Resources per trial, chosen after ``ray.init``: a GPU share only if the cluster has GPUs
+    (a GPU request on a GPU-less cluster would leave trials pending forever). The default share is
+    ``search_spaces.gpu_fraction(name)`` (1/3 without a name)."""
     import ray
 
     n_gpus = ray.cluster_resources().get("GPU", 0)
     if gpus_per_trial is None:
-        gpus_per_trial = 1 / 3 if n_gpus > 0 else 0
+        gpus_per_trial = (search_spaces.gpu_fraction(name) if name else 1 / 3) if n_gpus > 0 else 0
     if gpus_per_trial > 0 and n_gpus == 0:
         raise ConfigError(f"--gpus_per_trial={gpus_per_trial} but the Ray cluster has no GPU; "
                           "use --gpus_per_trial=0 (the default without CUDA)")
@@ -107,48 +110,62 @@ def trial_resources(cpus_per_trial: float, gpus_per_trial: float | None) -> dict
     return resources
 
 
-def init_ray(address: str | None, num_cpus: int | None = None) -> None:
+RUNTIME_EXCLUDES = [".git", ".venv", "data", "results", "ray_results", "cache"]
+
+
+def init_ray(address: str | None, num_cpus: int | None = None, connect_timeout: float = 60.0) -> None:
     """Start a local Ray (``address=None``) or join a cluster (``auto`` or ``host:port``).
 
     The trial code reaches the workers through ``PYTHONPATH`` locally and through the runtime
-    environment's ``working_dir`` on a cluster, so nothing needs installing there.
+    environment's ``working_dir`` on a cluster (code only: every node needs the same Python
+    packages installed). Joining never hangs: see :func:`tuning.cluster.connect`, which raises
+    :class:`tuning.cluster.ClusterError` or exits with status 2 after ``connect_timeout`` seconds.
     """
     import ray
 
     if ray.is_initialized():
         return
+    # the driver's commit: the copy of the code shipped to cluster nodes has no .git to ask
+    version = {VERSION_ENV: code_version()}
     if address:
-        ray.init(address=address, runtime_env={"working_dir": str(PROJECT_ROOT), "excludes": [
-            ".git", ".venv", "data", "results", "ray_results", "cache"]})
+        from tuning.cluster import connect
+        connect(address, {"working_dir": str(PROJECT_ROOT), "excludes": RUNTIME_EXCLUDES, "env_vars": version},
+                connect_timeout)
     else:
         path = os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")]))
         ray.init(address="local", num_cpus=num_cpus, include_dashboard=False,
-                 object_store_memory=512 * 1024**2, runtime_env={"env_vars": {"PYTHONPATH": path}})
+                 object_store_memory=512 * 1024**2, runtime_env={"env_vars": {"PYTHONPATH": path, **version}})
 
 
 def run_experiment(space: dict, exp_dir: str | Path, resources: dict, max_concurrent: int | None = None,
-                   verbose: int = 1):
-    """Run (or resume) the experiment in ``exp_dir``; return Tune's ``ResultGrid``."""
-    exp_dir = Path(exp_dir).resolve()
+                   verbose: int = 1, max_failures: int = 2):
+    """Run (or resume) the experiment at ``exp_dir`` (a path or a URI); return Tune's ``ResultGrid``.
+
+    A new experiment keeps 2 checkpoints per trial and restarts a failed trial from its last one up
+    to ``max_failures`` times; a resumed one keeps the settings it was started with.
+    """
+    exp = str(exp_dir) if is_uri(exp_dir) else str(Path(exp_dir).resolve())
+    space_file = experiment_location(exp, SPACE_FILE)
     trainable = tune.with_resources(train_trial, resources)
-    if tune.Tuner.can_restore(str(exp_dir)):
-        stored = (exp_dir / SPACE_FILE).read_text() if (exp_dir / SPACE_FILE).exists() else None
+    if tune.Tuner.can_restore(exp):
+        stored = read_text(space_file)
         if stored is not None and stored != _space_repr(space):
-            print(f"note: {exp_dir} was started with a different search space; resuming it as it was "
+            print(f"note: {display(exp)} was started with a different search space; resuming it as it was "
                   "stored. Use --fresh to start over with the new one.")
-        print(f"resuming the experiment in {exp_dir}")
-        tuner = tune.Tuner.restore(str(exp_dir), trainable=trainable, resume_errored=True)
+        print(f"resuming the experiment in {display(exp)}")
+        tuner = tune.Tuner.restore(exp, trainable=trainable, resume_errored=True)
     else:
+        storage, name = split_location(exp)
         tuner = tune.Tuner(
             trainable,
             param_space=space,
             tune_config=tune.TuneConfig(num_samples=1, max_concurrent_trials=max_concurrent, reuse_actors=True),
             run_config=tune.RunConfig(
-                storage_path=str(exp_dir.parent), name=exp_dir.name, verbose=verbose,
-                checkpoint_config=tune.CheckpointConfig(num_to_keep=1)),
+                storage_path=storage, name=name, verbose=verbose,
+                failure_config=tune.FailureConfig(max_failures=max_failures),
+                checkpoint_config=tune.CheckpointConfig(num_to_keep=2)),
         )
-        exp_dir.mkdir(parents=True, exist_ok=True)
-        (exp_dir / SPACE_FILE).write_text(_space_repr(space))
+        write_text(space_file, _space_repr(space))
     return tuner.fit()
 
 
@@ -161,6 +178,6 @@ def summarize(results) -> tuple[int, int, int]:
     cols = varying + [c for c in ("epoch", "best_lambd_est", "best_valid_acc", "test_accuracy") if c in df]
     if len(df):
         print(df[cols].rename(columns=lambda c: c.split("/")[-1]).to_string(index=False))
-    return finished, len(df) - finished - errored, errored
+    return finished, max(0, len(results) - finished - errored), errored
 
 

@@ -1,0 +1,327 @@
+"""Every number in the tables: helpers on hand-made frames, and an end-to-end cross-check of the Markdown
+table against the trials' own files read with plain json (not the project's reader); partial and broken
+experiments; the source line under each table."""
+import json
+import math
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import produce_figures
+from figures.music import best_configuration, comparison_table
+from figures.results import initial_window_ms, mean_std, source_line, summed_confusion, trainable_vs_fixed
+from models.functional import lambd_to_ms, ms_to_lambd
+from training.provenance import code_version
+
+# ---------------------------------------------------------------------------------------------- helpers
+
+
+def test_mean_std_uses_ddof_1_and_percent():
+    # values 0.5, 0.7, 0.9 -> 50, 70, 90: mean 70, sample std sqrt(((20)^2 + 0 + 20^2) / 2) = 20
+    assert mean_std(pd.Series([0.5, 0.7, 0.9])) == "70.0 ± 20.0"
+    # two values 0.1, 0.2: std (ddof 1) = 7.07..., ddof 0 would give 5.0
+    assert mean_std(pd.Series([0.1, 0.2])) == "15.0 ± 7.1"
+    assert mean_std(pd.Series([0.25]), scale=1.0) == "0.2"  # 0.25 rounds half to even, scale respected
+
+
+def test_mean_std_one_sample_and_nan():
+    assert mean_std(pd.Series([0.123])) == "12.3"  # no spread from one sample
+    assert mean_std(pd.Series([0.5, math.nan, 0.9])) == "70.0 ± 28.3"  # NaN dropped, not counted as 0
+    assert mean_std(pd.Series([math.nan, 0.4])) == "40.0"
+    assert mean_std(pd.Series([], dtype=float)) == "-"
+    assert mean_std(pd.Series([math.nan])) == "-"
+
+
+def _dmel(trainable, acc, lambd, done=True, model="m"):
+    return {"config/trainable": trainable, "acc": acc, "lambd": lambd, "done": done, "config/model_name": model}
+
+
+def test_trainable_vs_fixed_pairs_and_learned_range():
+    part = pd.DataFrame([_dmel(True, 0.9, 4.0), _dmel(True, 0.8, 6.5), _dmel(True, 0.7, 5.25),
+                         _dmel(False, 0.6, 1.3), _dmel(False, 0.4, 1.3)])
+    out = trainable_vs_fixed(part, "acc", "lambd", ".1f")
+    assert out["trainable"] == "80.0 ± 10.0"
+    assert out["fixed"] == "50.0 ± 14.1"
+    assert out["learned"] == "(4.0, 6.5)"  # over trainable runs only: the fixed 1.3 never enters
+    assert out["n"] == "3/3, 2/2"
+
+
+def test_trainable_vs_fixed_leaves_unfinished_out_but_counts_them():
+    part = pd.DataFrame([_dmel(True, 0.9, 4.0), _dmel(True, 0.1, 99.0, done=False), _dmel(False, 0.6, 1.3),
+                         _dmel(False, math.nan, math.nan, done=False)])
+    out = trainable_vs_fixed(part, "acc", "lambd", ".0f")
+    assert out == {"learned": "(4, 4)", "trainable": "90.0", "fixed": "60.0", "n": "1/2, 1/2"}
+    only_fixed = trainable_vs_fixed(part[part["config/trainable"] == False], "acc", "lambd", ".1f")  # noqa: E712
+    assert only_fixed["learned"] == "-" and only_fixed["trainable"] == "-"
+
+
+def _music(fe, init, panel, acc, ms=math.nan, done=True, ckpt=None):
+    return {"frontend": fe, "init_ms": init, "config/split_parts": panel, "acc": acc, "best_lambd_ms": ms,
+            "done": done, "checkpoint_dir": ckpt}
+
+
+def test_comparison_table_cells():
+    df = pd.DataFrame([_music("DMEL trainable", 25.0, 1, 0.5, 30.4), _music("DMEL trainable", 25.0, 1, 0.7, 41.6),
+                       _music("DMEL trainable", 25.0, 1, 0.0, 500.0, done=False),
+                       _music("fixed mel", 25.0, 1, 0.6), _music("fixed mel", 25.0, 3, 0.8)])
+    table = comparison_table(df, "config/split_parts", "split_parts", {"acc": "acc %", "nope": "absent %"})
+    rows = {(r["front-end"], r["split_parts"]): r for r in table.to_dict("records")}
+    dmel = rows[("DMEL trainable", "1")]
+    assert dmel["acc %"] == "60.0 ± 14.1" and dmel["learned (ms, min-max)"] == "(30, 42)"
+    assert dmel["n finished/total"] == "2/3" and dmel["init (ms)"] == "25" and dmel["absent %"] == "not recorded"
+    assert rows[("fixed mel", "1")]["learned (ms, min-max)"] == "-" and rows[("fixed mel", "3")]["acc %"] == "80.0"
+    assert len(table) == 3
+
+
+def test_best_configuration_by_mean_over_finished():
+    df = pd.DataFrame([_music("A", 10.0, 1, 0.9), _music("A", 10.0, 1, 0.1),   # mean 0.5
+                       _music("B", 10.0, 1, 0.6), _music("B", 10.0, 1, 0.6),   # mean 0.6: best
+                       _music("C", 10.0, 1, 0.99, done=False),                 # unfinished: never best
+                       _music("B", 20.0, 1, 0.55)])
+    best = best_configuration(df, "config/split_parts", "acc")
+    assert set(best["frontend"]) == {"B"} and set(best["init_ms"]) == {10.0} and len(best) == 2
+
+
+def test_summed_confusion_adds_counts_and_skips_broken(tmp_path, capsys):
+    labels = ["a", "b"]
+    folders = []
+    for k, counts in enumerate(([[3, 1], [0, 2]], [[1, 0], [2, 5]])):
+        d = tmp_path / f"c{k}"
+        d.mkdir()
+        pd.DataFrame(counts, index=labels, columns=labels).to_csv(d / "confusion_matrix.csv")
+        folders.append(str(d))
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "confusion_matrix.csv").write_text("")
+    (tmp_path / "none").mkdir()
+    df = pd.DataFrame({"checkpoint_dir": folders + [str(tmp_path / "empty"), str(tmp_path / "none"), None]})
+    cm = summed_confusion(df)
+    assert cm.to_numpy().tolist() == [[4, 1], [2, 7]]
+    assert list(cm.index) == labels and list(cm.columns) == labels
+    assert "unreadable confusion matrix" in capsys.readouterr().out
+    assert summed_confusion(pd.DataFrame({"checkpoint_dir": [None]})) is None
+
+
+def test_ms_lambda_conversions_by_hand():
+    # the window is 6 lambda: lambda = 8 samples at 8 kHz is 48 samples = 6 ms (not 1 ms, not 36 ms)
+    assert lambd_to_ms(8.0, 8000) == pytest.approx(6.0)
+    assert lambd_to_ms(1.0, 1000) == pytest.approx(6.0)
+    assert ms_to_lambd(6.0, 8000) == pytest.approx(8.0)
+    assert ms_to_lambd(25.0, 16000) == pytest.approx(25 * 16 / 6)
+    for ms in (10.0, 35.0, 300.0):
+        assert lambd_to_ms(ms_to_lambd(ms, 22050), 22050) == pytest.approx(ms)
+
+
+def test_initial_window_ms_by_hand():
+    row = lambda **kw: pd.Series({"config/sample_rate": 8000, "config/init_window_ms": math.nan, **kw})  # noqa: E731
+    assert initial_window_ms(row(**{"config/frontend": "gaussian", "config/init_lambd": 8.0})) == 6.0
+    assert initial_window_ms(row(**{"config/frontend": "gaussian", "config/init_lambd": 8.0,
+                                    "config/init_window_ms": 35.0})) == 35.0
+    assert initial_window_ms(row(**{"config/frontend": "adastft", "config/n_fft": 200})) == 25.0
+    assert initial_window_ms(row(**{"config/frontend": "torchaudio_mel", "config/fixed_win_ms": 25.04})) == 25.0
+
+
+def test_code_version(tmp_path, root):
+    assert code_version(tmp_path) == "unknown"  # a copy without .git (Ray's runtime environment)
+    version = code_version(root)
+    head = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    if head.returncode == 0:
+        assert re.fullmatch(re.escape(head.stdout.strip()) + r"(-dirty)?", version)
+
+
+# ---------------------------------------------------------------------------------- end to end
+
+GRID = ["--name=time_frequency", "--num_cpus=2", "--num_samples=2", "--max_epochs=2", "--set", "n_samples=150",
+        "--set", 'model_name="linear_net"', "--set", "init_lambd=[1.276,31.9]"]
+
+
+@pytest.fixture(scope="module")
+def experiment(root, tmp_path_factory):
+    """8 finished trials: linear_net x trainable/fixed x lambda 1.276/31.9 x seeds 0, 1 (about 20 s)."""
+    rr = tmp_path_factory.mktemp("tables") / "rr"
+    run = subprocess.run([sys.executable, "main.py", *GRID, f"--ray_root_dir={rr}"], cwd=root,
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    return rr
+
+
+def read_trials(exp: Path) -> list[dict]:
+    """Independent reader: each trial's config (params.json) and last row (result.json), plain json."""
+    out = []
+    for d in sorted(exp.glob("train_trial_*")):
+        lines = (d / "result.json").read_text().strip().splitlines()
+        out.append({"config": json.loads((d / "params.json").read_text()), "last": json.loads(lines[-1]),
+                    "rows": [json.loads(line) for line in lines]})
+    return out
+
+
+def fmt(values):
+    v = np.array(values, dtype=float) * 100
+    if len(v) == 1:
+        return f"{v[0]:.1f}"
+    return f"{v.mean():.1f} ± {v.std(ddof=1):.1f}"
+
+
+def markdown_rows(text: str) -> list[dict]:
+    lines = [ln for ln in text.splitlines() if ln.startswith("|")]
+    header = [c.strip() for c in lines[0].strip("|").split("|")]
+    return [dict(zip(header, [c.strip() for c in ln.strip("|").split("|")])) for ln in lines[2:]]
+
+
+def produce(results_dir, rr, split="test", capsys=None):
+    code = produce_figures.main([f"--split={split}", f"--ray_root_dir={rr}", f"--results_dir={results_dir}"])
+    return code, (capsys.readouterr().out if capsys else "")
+
+
+def test_markdown_table_equals_independent_recomputation(experiment, tmp_path):
+    trials = read_trials(experiment / "time_frequency")
+    assert len(trials) == 8 and all(t["last"]["done"] for t in trials)
+    for split, acc_col in (("test", "test_accuracy"), ("valid", "best_valid_acc")):
+        code, _ = produce(tmp_path / split, experiment, split)
+        assert code == 0
+        rows = markdown_rows((tmp_path / split / f"tables/{split}_time_frequency.md").read_text())
+        assert len(rows) == 2
+        for row in rows:
+            group = [t for t in trials if f"{t['config']['init_lambd']:.1f}" == row["λ_init"]]
+            tr = [t["last"] for t in group if t["config"]["trainable"]]
+            fx = [t["last"] for t in group if not t["config"]["trainable"]]
+            assert row["trainable acc %"] == fmt([r[acc_col] for r in tr]), (split, row)
+            assert row["fixed acc %"] == fmt([r[acc_col] for r in fx]), (split, row)
+            learned = [r["best_lambd_est"] for r in tr]
+            assert row["learned λ (min, max)"] == f"({min(learned):.1f}, {max(learned):.1f})"
+            assert row["n finished/total (trainable, fixed)"] == f"{len(tr)}/{len(tr)}, {len(fx)}/{len(fx)}" == "2/2, 2/2"
+            assert row["model"] == "linear_net"
+
+
+def test_valid_columns_come_from_the_best_epoch(experiment):
+    """best_valid_acc/_vote/_segment are the values of the epoch with the lowest valid_loss (plain json)."""
+    for trial in read_trials(experiment / "time_frequency"):
+        rows, last = trial["rows"], trial["last"]
+        best = min(rows, key=lambda r: r["valid_loss"])
+        for col in ("acc", "acc_vote", "acc_segment"):
+            assert last[f"best_valid_{col}"] == best[f"valid_{col}"], col
+        assert last["best_epoch"] == best["epoch"]
+        assert last["code_version"] == rows[0]["code_version"] != ""
+
+
+def test_gtzan_valid_vote_reads_the_best_epoch(tmp_path):
+    """The GTZAN valid table takes best_valid_acc_vote, never the last epoch's valid_acc_vote."""
+    from figures import gtzan
+
+    rows = []
+    for seed, (best, last) in enumerate(((0.8, 0.1), (0.6, 0.2))):
+        rows.append({"config/frontend": "torchaudio_mel", "config/fixed_win_ms": 25.0, "config/sample_rate": 8000,
+                     "config/split_parts": 1, "config/seed": seed, "config/max_epochs": 3, "config/trainable": False, "done": True, "epoch": 2,
+                     "best_valid_acc": 0.5, "best_valid_acc_vote": best, "valid_acc_vote": last,
+                     "checkpoint_dir": None, "code_version": "abc1234"})
+    df = pd.DataFrame(rows)
+    df.attrs.update(experiment="/x/gtzan", trials=pd.DataFrame({"trial_id": ["a", "b"], "trial_dir": ["a", "b"],
+                                                                "status": "TERMINATED", "done": True}))
+    gtzan.produce(lambda name: (df, {}), "valid", tmp_path / "fig", tmp_path / "tab")
+    table = markdown_rows((tmp_path / "tab/valid_gtzan.md").read_text())
+    assert table[0]["valid acc % (vote)"] == "70.0 ± 14.1"  # (80, 60), not the last epoch's (10, 20)
+
+
+def test_source_line_under_every_table(experiment, tmp_path):
+    produce(tmp_path / "r", experiment)
+    md = (tmp_path / "r/tables/test_time_frequency.md").read_text()
+    tex = (tmp_path / "r/tables/test_time_frequency.tex").read_text()
+    version = read_trials(experiment / "time_frequency")[0]["last"]["code_version"]
+    line = md.strip().splitlines()[-1]
+    assert line == (f"Source: {(experiment / 'time_frequency').resolve()}; 8 of 8 trials finished; budget: "
+                    f"max_epochs 2, epochs run 2, 2 samples (seeds) per configuration, n_samples 150; code: {version}.")
+    assert r"\footnotesize Source:" in tex and r"n\_samples 150" in tex and tex.index("Source") < tex.index(r"\end{table}")
+
+
+def _edit_state(exp: Path, edit) -> None:
+    """Apply ``edit(trial_json_state: dict, runtime_metadata: dict)`` to every trial of the experiment state."""
+    path = next(exp.glob("experiment_state-*.json"))
+    state = json.loads(path.read_text())
+    new = []
+    for trial_json, runtime_json in state["trial_data"]:
+        trial, runtime = json.loads(trial_json), json.loads(runtime_json)
+        edit(trial, runtime)
+        new.append([json.dumps(trial), json.dumps(runtime)])
+    state["trial_data"] = new
+    path.write_text(json.dumps(state))
+
+
+@pytest.fixture(scope="module")
+def broken(experiment, tmp_path_factory):
+    """A copy of the experiment with trial 0 unfinished, 1 errored after one epoch, 2 errored before any
+    report (its result files gone), and 3 finished but with truncated result.json, progress.csv,
+    confusion_matrix.csv and best_model.pt."""
+    rr = tmp_path_factory.mktemp("broken") / "rr"
+    shutil.copytree(experiment, rr)
+    exp = rr / "time_frequency"
+
+    def edit(trial, runtime):
+        k = int(trial["trial_id"].split("_")[-1])
+        last = runtime["last_result"]
+        if k in (0, 1):
+            last.update(done=False, epoch=0, test_accuracy=math.nan)
+            trial["status"] = "PAUSED" if k == 0 else "ERROR"
+        if k == 2:
+            runtime["last_result"] = {}
+            trial["status"] = "ERROR"
+    _edit_state(exp, edit)
+    d = {int(p.name.split("_")[3]): p for p in exp.glob("train_trial_*")}
+    for name in ("result.json", "progress.csv"):
+        (d[2] / name).unlink()
+        text = (d[3] / name).read_text()
+        (d[3] / name).write_text(text[: len(text) // 2])
+    for name in ("confusion_matrix.csv", "best_model.pt"):
+        for f in d[3].glob(f"checkpoint_*/{name}"):
+            f.write_bytes(f.read_bytes()[:7])
+    return rr, d
+
+
+def test_partial_and_broken_experiment(broken, experiment, tmp_path, capsys):
+    rr, dirs = broken
+    for split in ("test", "valid"):
+        code, out = produce(tmp_path / split, rr, split, capsys)
+        assert code == 0, out
+        text = (tmp_path / split / f"tables/{split}_time_frequency.md").read_text()
+        for k, status in ((0, "PAUSED"), (1, "ERROR"), (2, "ERROR")):
+            assert f"{dirs[k].name} ({status})" in out
+        assert "time_frequency: 3 of 8 trials not finished" in out
+        assert "5 of 8 trials finished (2 errored)" in text, text
+        for f in ("data_example.png", f"{split}_time_frequency.png", "lambda_curves_time_frequency.png"):
+            assert (tmp_path / split / "figures" / f).stat().st_size > 0
+        # the numbers: only the finished trials of each group, n = finished/total (independent reader)
+        trials = {int(Path(t).name.split("_")[3]): t for t in map(str, dirs.values())}
+        good = read_trials(experiment / "time_frequency")
+        kept = [t for k, t in enumerate(good) if k not in (0, 1, 2)]
+        acc_col = "test_accuracy" if split == "test" else "best_valid_acc"
+        for row in markdown_rows(text):
+            group = [t for t in kept if f"{t['config']['init_lambd']:.1f}" == row["λ_init"]]
+            total = [t for t in good if f"{t['config']['init_lambd']:.1f}" == row["λ_init"]]
+            for trainable, col in ((True, "trainable acc %"), (False, "fixed acc %")):
+                done = [t["last"][acc_col] for t in group if t["config"]["trainable"] == trainable]
+                assert row[col] == (fmt(done) if done else "-"), (split, row)
+            n = [f"{sum(t['config']['trainable'] == tr for t in group)}/"
+                 f"{sum(t['config']['trainable'] == tr for t in total)}" for tr in (True, False)]
+            assert row["n finished/total (trainable, fixed)"] == ", ".join(n)
+        assert len(trials) == 8
+
+
+def test_unreadable_experiment_state_is_skipped(experiment, tmp_path, capsys):
+    rr = tmp_path / "rr"
+    shutil.copytree(experiment, rr)
+    for path in (rr / "time_frequency").glob("experiment_state-*.json"):
+        path.write_text(path.read_text()[:100])
+    code, out = produce(tmp_path / "r", rr, "test", capsys)
+    assert code == 0
+    assert "time_frequency: cannot read the experiment" in out and "skipped" in out
+    assert not (tmp_path / "r/tables/test_time_frequency.md").exists()
+
+
+def test_source_line_without_versions():
+    df = pd.DataFrame({"done": [True, False], "config/seed": [0, 0], "config/max_epochs": [10, 10]})
+    assert source_line(df) == ("Source: unknown experiment; 1 of 2 trials finished; budget: max_epochs 10, "
+                               "1 samples (seeds) per configuration; code: not recorded.")
