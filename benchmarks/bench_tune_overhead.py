@@ -1,8 +1,8 @@
 """Ray Tune's overhead per epoch: one synthetic trial run by ``run_trial`` alone and through Tune.
 
-    python benchmarks/bench_tune_overhead.py [--epochs 30] [--n_samples 5000] [--repeats 3]
+    python benchmarks/bench_tune_overhead.py [--epochs 30] [--n_samples 5000] [--repeats 3] [--model conv_net]
 
-The trial: ``linear_net`` on ``time_frequency`` data (``n_samples`` signals, seed 0, default
+The trial: ``linear_net`` (or ``--model``) on ``time_frequency`` data (``n_samples`` signals, seed 0, default
 config otherwise, ``patience`` larger than ``epochs``), on one thread in both cases:
 
   (a) ``training.trial.run_trial(config, report)`` with a report that drops the checkpoints
@@ -36,8 +36,8 @@ import torch  # noqa: E402
 from training.trial import run_trial  # noqa: E402
 
 
-def trial_config(epochs: int, n_samples: int) -> dict:
-    return {"dataset_name": "time_frequency", "model_name": "linear_net", "n_samples": n_samples, "seed": 0,
+def trial_config(epochs: int, n_samples: int, model: str = "linear_net") -> dict:
+    return {"dataset_name": "time_frequency", "model_name": model, "n_samples": n_samples, "seed": 0,
             "max_epochs": epochs, "patience": 10 * epochs + 10}
 
 
@@ -106,14 +106,16 @@ def main():
     p.add_argument("--n_samples", type=int, default=5000)
     p.add_argument("--repeats", type=int, default=1)
     p.add_argument("--num_cpus", type=int, default=2, help="CPUs of the local Ray")
+    p.add_argument("--model", default="linear_net",
+                   help="model_name: linear_net (0.4 MB checkpoints) or conv_net (17 M weights, ~136 MB each)")
     args = p.parse_args()
-    config = trial_config(args.epochs, args.n_samples)
+    config = trial_config(args.epochs, args.n_samples, args.model)
     alone, tuned = [], []
     for _ in range(args.repeats):
         alone.append(run_alone(config))
         tuned.append(run_tune(config, args.num_cpus))
 
-    print(f"\nlinear_net, time_frequency, n_samples {args.n_samples}, {args.epochs} epochs, 1 thread; code at {ROOT}")
+    print(f"\n{args.model}, time_frequency, n_samples {args.n_samples}, {args.epochs} epochs, 1 thread; code at {ROOT}")
     print("s/epoch over epochs 2..N: median and min; load = 1-minute load average when the run ended")
     print(f"  {'repeat':>6s} {'alone med':>9s} {'min':>6s} {'Tune med':>8s} {'min':>6s} {'overhead':>8s} "
           f"{'(of min)':>8s} {'load a/b':>9s} {'Tune wall s':>11s}")

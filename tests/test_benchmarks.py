@@ -18,7 +18,7 @@ def test_grid_step_prints_time_and_memory_per_configuration(root):
     assert [r[0] for r in rows] == ["mel_linear_net", "mel_conv_net"]
     for row in rows:
         seconds, minutes, rss = float(row[-4]), float(row[-3]), float(row[-2])
-        assert seconds > 0 and minutes > 0 and rss > 100  # MB: a process with torch loaded
+        assert seconds > 0 and minutes >= 0 and rss > 100  # MB: a process with torch loaded; minutes print as 0.00 when fast
 
 
 def test_tune_overhead_runs_both_ways(root):
