@@ -13,7 +13,9 @@ from training.config import resolve_config
 
 @pytest.fixture(scope="module")
 def fsdd_dir(tmp_path_factory):
-    return make_fsdd(tmp_path_factory.mktemp("fsdd"))
+    """The fixture in a folder whose name has spaces and non-ASCII letters (so every test here,
+    the Tune run and the figures included, proves such paths work)."""
+    return make_fsdd(tmp_path_factory.mktemp("fsdd") / "données du test")
 
 
 def cfg(data_dir, **kw):
@@ -89,6 +91,7 @@ def test_cli_missing_data_dir(root, tmp_path):
 
 
 def test_tune_run_on_fixture_and_figure(root, fsdd_dir, tmp_path):
+    tmp_path = tmp_path / "résultats à voir"  # results and figures under a path with spaces and accents too
     common = ["--num_cpus=2", "--max_epochs=2", f"--data_dir={fsdd_dir}", f"--ray_root_dir={tmp_path}/rr",
               "--set", 'model_name="mel_linear_net"']
     grid = subprocess.run([sys.executable, "main.py", "--name=fsdd", *common, "--set", "init_lambd=[13.333,400.0]"],

@@ -1,0 +1,70 @@
+"""README claims about main.py and the scripts that need a (tiny) real run: exit code 1 with errored
+trials, --max_concurrent and --cpus_per_trial, run_experiments.sh through its environment variables."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+TINY = ["--name=time_frequency", "--num_cpus=2", "--max_epochs=2", "--set", "n_samples=60", "--set",
+        "model_name=linear_net", "--set", "trainable=True"]
+
+
+def main_py(root, *args, timeout=300):
+    return subprocess.run([sys.executable, "main.py", *args], cwd=root, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def spans(exp: Path) -> list[tuple[float, float]]:
+    """(start, end) of every trial, from its result.json rows."""
+    out = []
+    for result in sorted(exp.glob("train_trial*/result.json")):
+        rows = [json.loads(line) for line in result.read_text().splitlines() if line.strip()]
+        out.append((rows[0]["timestamp"] - rows[0]["time_this_iter_s"], rows[-1]["timestamp"]))
+    return out
+
+
+def test_errored_trials_exit_1_and_say_to_rerun(root, tmp_path):
+    # device=cuda on a machine where torch cannot use CUDA: every trial fails, with the reason
+    done = main_py(root, *TINY, "--set", "init_lambd=6.38", "--set", "device=cuda", "--max_failures=0",
+                   f"--ray_root_dir={tmp_path}")
+    assert done.returncode == 1, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "0 trials finished, 0 unfinished, 1 errored" in done.stdout
+    assert "rerun the same command to resume" in done.stderr
+    [error] = list((tmp_path / "time_frequency").glob("train_trial*/error.txt"))
+    assert "device='cuda' was asked for, but torch cannot use CUDA" in error.read_text()
+
+
+def test_max_concurrent_and_cpus_per_trial_serialise_trials(root, tmp_path):
+    """Two trials of a few seconds on a 2-CPU Ray overlap by default; --max_concurrent=1 or 2 CPUs per
+    trial runs them one after the other."""
+    longer = ["--max_epochs=12", "--set", "n_samples=1000", "--set", "init_lambd=[1.276,31.9]"]
+    for flag in ("", "--max_concurrent=1", "--cpus_per_trial=2"):
+        rr = tmp_path / (flag.strip("-").split("=")[0] or "default")
+        done = main_py(root, *TINY, *longer, *([flag] if flag else []), f"--ray_root_dir={rr}")
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        if flag == "--cpus_per_trial=2":
+            assert "resources per trial {'cpu': 2.0}" in done.stdout
+        (a_start, a_end), (b_start, b_end) = sorted(spans(rr / "time_frequency"))
+        if flag:
+            assert a_end <= b_start + 1, (flag, a_end, b_start)  # one after the other (whole-second stamps)
+        else:
+            assert b_start + 1 < a_end, (a_end, b_start)  # the control: they ran side by side
+
+
+def test_run_experiments_sh_on_a_tiny_budget(root, tmp_path):
+    env = {**os.environ, "RAY_ROOT_DIR": str(tmp_path / "rr"), "NUM_SAMPLES": "1", "MAX_EPOCHS": "1",
+           "DATA_DIR": str(tmp_path / "no-fsdd"), "GTZAN_DIR": str(tmp_path / "no-gtzan"),
+           "FMA_DIR": str(tmp_path / "no-fma"), "ESC50_DIR": str(tmp_path / "no-esc50"),
+           "AUDIOMNIST_DIR": str(tmp_path / "no-audiomnist"), "VENV": str(Path(sys.executable).parent.parent),
+           "MAIN_ARGS": "--num_cpus=2 --set n_samples=60 --set model_name=linear_net --set init_lambd=6.38"}
+    done = subprocess.run(["sh", "run_experiments.sh"], cwd=root, env=env, capture_output=True, text=True,
+                          timeout=400)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "2 trials finished, 0 unfinished, 0 errored" in done.stdout  # trainable and fixed, 1 sample
+    for skipped in ("skipping audio_mnist", "skipping gtzan", "skipping fma", "skipping esc50",
+                    "skipping audiomnist60"):
+        assert skipped in done.stdout
+    rows = [json.loads(line) for r in (tmp_path / "rr/time_frequency").glob("train_trial*/result.json")
+            for line in r.read_text().splitlines() if line.strip()]
+    assert {row["epoch"] for row in rows} == {0}  # MAX_EPOCHS=1 reached main.py
