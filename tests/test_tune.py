@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -107,19 +108,28 @@ def test_run_rerun_and_figures(root, tmp_path):
 
 
 def test_interrupt_then_resume(root, tmp_path):
+    """Ctrl-C (SIGINT to main.py) mid-run, then the same command: the trial finishes, every epoch trained.
+    The run's output is read while waiting (a full pipe would stall it) and its process group is killed
+    whatever happens."""
     args = [*TINY, "--max_epochs=40", "--set", "init_lambd=6.38", "--set", "trainable=True",
             "--set", "checkpoint_every=1", f"--ray_root_dir={tmp_path}/rr"]
     proc = subprocess.Popen([sys.executable, "main.py", *args], cwd=root, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True)
+    reader.start()
     exp = tmp_path / "rr" / "time_frequency"
-    deadline = time.time() + 240
-    while time.time() < deadline:  # wait until the trial has reported a few epochs
-        progress = list(exp.glob("train_trial*/progress.csv")) if exp.exists() else []
-        if progress and len(pd.read_csv(progress[0])) >= 5:
-            break
-        time.sleep(0.5)
-    proc.send_signal(signal.SIGINT)
-    out, _ = proc.communicate(timeout=120)
+    try:
+        rows = wait_for_progress(proc, exp, lambda r: any(len(p) >= 5 for p in r.values()))
+        [progress] = rows.values()
+        assert not progress["done"].any()  # really mid-run when interrupted
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=120)
+        reader.join(timeout=30)
+    finally:
+        if proc.poll() is None:
+            kill_tree(proc)
+    out = "".join(lines)
     assert proc.returncode == 1, out[-3000:]
     assert "rerun the same command to resume" in out
 
