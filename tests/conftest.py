@@ -1,3 +1,4 @@
+import socket
 import sys
 from pathlib import Path
 
@@ -25,3 +26,25 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture(scope="session")
 def root() -> Path:
     return ROOT
+
+
+@pytest.fixture
+def s3(monkeypatch):
+    """A local S3 endpoint (moto's server) with an empty bucket ``results``; yields ``("host:port", filesystem)``."""
+    import pyarrow.fs
+    from moto.server import ThreadedMotoServer
+
+    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                       "AWS_DEFAULT_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true"}.items():
+        monkeypatch.setenv(key, value)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    endpoint = f"127.0.0.1:{port}"
+    fs = pyarrow.fs.S3FileSystem(endpoint_override=endpoint, scheme="http", region="us-east-1",
+                                 access_key="testing", secret_key="testing", allow_bucket_creation=True)
+    fs.create_dir("results")
+    yield endpoint, fs
+    server.stop()

@@ -1,6 +1,4 @@
-"""produce_figures.py reads experiments from a URI (file://, and S3 when moto is installed) as from a folder."""
-import importlib.util
-import socket
+"""produce_figures.py reads experiments from a URI (file://, and S3 through moto's local server) as from a folder."""
 import subprocess
 import sys
 
@@ -13,7 +11,6 @@ from figures.results import display_location, experiment_location, load_experime
 
 TINY = ["--name=time_frequency", "--num_cpus=2", "--set", "n_samples=150", "--set", 'model_name="linear_net"',
         "--max_epochs=2", "--set", "init_lambd=[1.276,31.9]"]
-HAS_MOTO = importlib.util.find_spec("moto") is not None
 
 
 @pytest.fixture(scope="module")
@@ -77,28 +74,6 @@ def test_checkpoint_files_through_a_uri(storage):
     pd.testing.assert_frame_equal(confusion, summed_confusion(df))
 
 
-@pytest.fixture
-def s3(monkeypatch):
-    """A local S3 endpoint (moto's server) with an empty bucket ``results``; yields ``("host:port", filesystem)``."""
-    from moto.server import ThreadedMotoServer
-
-    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                       "AWS_DEFAULT_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true"}.items():
-        monkeypatch.setenv(key, value)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    endpoint = f"127.0.0.1:{port}"
-    fs = pyarrow.fs.S3FileSystem(endpoint_override=endpoint, scheme="http", region="us-east-1",
-                                 access_key="testing", secret_key="testing", allow_bucket_creation=True)
-    fs.create_dir("results")
-    yield endpoint, fs
-    server.stop()
-
-
-@pytest.mark.skipif(not HAS_MOTO, reason="needs moto's S3 server (moto[s3], flask, flask-cors)")
 def test_s3_gives_the_same_tables(s3, storage, tmp_path, capsys):
     endpoint, fs = s3
     pyarrow.fs.copy_files(str(storage / "time_frequency"), "results/ray/time_frequency", destination_filesystem=fs)

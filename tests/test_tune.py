@@ -1,10 +1,8 @@
 """The command line end to end with real Ray Tune runs: run, rerun (resume), interrupt, kill -9, a failed
 trial's restart, storage URIs, figures, errors."""
-import importlib.util
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -12,7 +10,6 @@ import time
 from pathlib import Path
 
 import pandas as pd
-import pytest
 
 TINY = ["--name=time_frequency", "--num_cpus=2", "--set", "n_samples=150", "--set", 'model_name="linear_net"']
 
@@ -238,38 +235,23 @@ def test_failed_trial_restarts_from_checkpoint(root, tmp_path):
     assert run_config.failure_config.max_failures == 1 and run_config.checkpoint_config.num_to_keep == 2
 
 
-@pytest.mark.skipif(importlib.util.find_spec("moto") is None, reason="needs moto's S3 server (moto[s3], flask)")
-def test_s3_storage(root, tmp_path, monkeypatch):
+def test_s3_storage(root, tmp_path, s3):
     """--storage=s3://... (moto's local S3): run, resume with the space note, --fresh moves it aside."""
     import pyarrow.fs
-    from moto.server import ThreadedMotoServer
 
-    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                       "AWS_DEFAULT_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true"}.items():
-        monkeypatch.setenv(key, value)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    try:
-        fs = pyarrow.fs.S3FileSystem(endpoint_override=f"127.0.0.1:{port}", scheme="http", region="us-east-1",
-                                     access_key="testing", secret_key="testing", allow_bucket_creation=True)
-        fs.create_dir("results")
-        storage = f"s3://results/rr?endpoint_override=127.0.0.1:{port}&scheme=http"
-        args = [*TINY, "--max_epochs=1", "--set", "init_lambd=6.38", f"--storage={storage}",
-                f"--ray_root_dir={tmp_path}/unused"]
-        first = main_py(root, *args)
-        assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
-        assert "experiment s3://results/rr/time_frequency;" in first.stdout  # the query (keys) is not printed
-        again = main_py(root, *args, "--set", "noise_std=0.4")
-        assert again.returncode == 0 and "was started with a different search space" in again.stdout
-        assert "resuming the experiment in s3://results/rr/time_frequency" in again.stdout
-        fresh = main_py(root, *args, "--fresh")
-        assert fresh.returncode == 0
-        assert "moved the previous experiment to s3://results/rr/time_frequency.old-" in fresh.stdout
-        names = {info.base_name for info in fs.get_file_info(pyarrow.fs.FileSelector("results/rr"))}
-        assert "time_frequency" in names and any(n.startswith("time_frequency.old-") for n in names)
-        assert not (tmp_path / "unused").exists()
-    finally:
-        server.stop()
+    endpoint, fs = s3
+    storage = f"s3://results/rr?endpoint_override={endpoint}&scheme=http"
+    args = [*TINY, "--max_epochs=1", "--set", "init_lambd=6.38", f"--storage={storage}",
+            f"--ray_root_dir={tmp_path}/unused"]
+    first = main_py(root, *args)
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    assert "experiment s3://results/rr/time_frequency;" in first.stdout  # the query (keys) is not printed
+    again = main_py(root, *args, "--set", "noise_std=0.4")
+    assert again.returncode == 0 and "was started with a different search space" in again.stdout
+    assert "resuming the experiment in s3://results/rr/time_frequency" in again.stdout
+    fresh = main_py(root, *args, "--fresh")
+    assert fresh.returncode == 0
+    assert "moved the previous experiment to s3://results/rr/time_frequency.old-" in fresh.stdout
+    names = {info.base_name for info in fs.get_file_info(pyarrow.fs.FileSelector("results/rr"))}
+    assert "time_frequency" in names and any(n.startswith("time_frequency.old-") for n in names)
+    assert not (tmp_path / "unused").exists()
