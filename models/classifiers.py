@@ -176,13 +176,14 @@ class Classifier(nn.Module):
             logits = self.head(masked)
         return logits.float(), spec
 
-    def frontend_drift(self) -> dict:
-        """How far a learnable STFT front-end moved from its initialisation: ``window_mse`` and
-        ``kernel_change`` (relative norm); NaN for front-ends without them."""
-        fe = self.frontend
-        if isinstance(fe, (AdaSTFT, AdaSTFTStack)):
-            return {"window_mse": fe.window_change(), "kernel_change": fe.kernel_change()}
-        return {"window_mse": math.nan, "kernel_change": math.nan}
+    def frontend_drift(self) -> dict[str, float]:
+        """How far the front-end's learnable parameters moved from their initialisation, one
+        float per name: Ada-STFT's ``window_mse`` and ``kernel_change`` (NaN for the others), plus
+        whatever the front-end's own ``drift()`` returns (host floats; read once per epoch)."""
+        drift = {"window_mse": math.nan, "kernel_change": math.nan}
+        if hasattr(self.frontend, "drift"):
+            drift.update(self.frontend.drift())
+        return drift
 
     def gaussian_spectrogram(self) -> GaussianSpectrogram | None:
         """The learnable-window layer inside the front-end, if there is one."""
@@ -202,27 +203,27 @@ MODELS = {
     "fma_cnn": ("mel", FMACNNHead, {}),
     "cnn6": ("mel", CNN6Head, {}),
 }
-FRONTENDS = ("gaussian", "torchaudio_mel", "adastft")
+def _torchaudio_mel(config: dict, feature: str, n_points: int, sample_rate: int | None) -> nn.Module:
+    if feature != "mel":
+        raise ValueError(f"frontend='torchaudio_mel' needs a mel model, not {config['model_name']!r}")
+    return FixedMel(sample_rate, win_ms=config["fixed_win_ms"], hop_length=config["hop_length"],
+                    n_mels=config["n_mels"], top_db=config["top_db"])
 
 
-def build_frontend(config: dict, n_points: int, sample_rate: int | None) -> nn.Module:
-    """The front-end a config asks for (``frontend``, ``model_name``, ``init_lambd`` in samples or
-    ``init_window_ms``, the floor ``min_lambd`` in samples and/or ``min_window_ms`` (the higher wins),
-    ``lambd_param``, ...)."""
-    feature = MODELS[config["model_name"]][0]
-    if config["frontend"] == "torchaudio_mel":
-        if feature != "mel":
-            raise ValueError(f"frontend='torchaudio_mel' needs a mel model, not {config['model_name']!r}")
-        return FixedMel(sample_rate, win_ms=config["fixed_win_ms"], hop_length=config["hop_length"],
-                        n_mels=config["n_mels"], top_db=config["top_db"])
-    if config["frontend"] == "adastft":
-        kwargs = dict(sample_rate=sample_rate, n_fft=config["n_fft"], hop_length=config["hop_length"],
-                      learn_window=config["learn_window"], learn_kernels=config["learn_kernels"],
-                      n_mels=config["n_mels"] if feature == "mel" else None)
-        windows = config["stft_window"].split("+")
-        if len(windows) > 1:
-            return AdaSTFTStack(windows=tuple(windows), **kwargs)
-        return AdaSTFT(window=windows[0], **kwargs)
+def _adastft(config: dict, feature: str, n_points: int, sample_rate: int | None) -> nn.Module:
+    kwargs = dict(sample_rate=sample_rate, n_fft=config["n_fft"], hop_length=config["hop_length"],
+                  learn_window=config["learn_window"], learn_kernels=config["learn_kernels"],
+                  n_mels=config["n_mels"] if feature == "mel" else None)
+    windows = config["stft_window"].split("+")
+    if len(windows) > 1:
+        return AdaSTFTStack(windows=tuple(windows), **kwargs)
+    return AdaSTFT(window=windows[0], **kwargs)
+
+
+def _gaussian(config: dict, feature: str, n_points: int, sample_rate: int | None) -> nn.Module:
+    """DSPEC (``spec`` models) or DMEL (``mel`` models): ``init_lambd`` in samples or
+    ``init_window_ms``, the floor ``min_lambd`` in samples and/or ``min_window_ms`` (the higher
+    wins), the ceiling ``max_window_ms``, ``lambd_param``, ..."""
     init_lambd = config["init_lambd"]
     if config["init_window_ms"] is not None:
         if not sample_rate:
@@ -247,12 +248,29 @@ def build_frontend(config: dict, n_points: int, sample_rate: int | None) -> nn.M
     return GaussianSpectrogram(**spec_kwargs)
 
 
+# The front-end registry: config["frontend"] -> builder(config, feature, n_points, sample_rate),
+# where feature is the model's "spec" or "mel" (see MODELS). A new front-end is one builder here.
+FRONTEND_BUILDERS = {
+    "gaussian": _gaussian,
+    "torchaudio_mel": _torchaudio_mel,
+    "adastft": _adastft,
+}
+FRONTENDS = tuple(FRONTEND_BUILDERS)
+
+
+def build_frontend(config: dict, n_points: int, sample_rate: int | None) -> nn.Module:
+    """The front-end ``config["frontend"]`` names, for ``model_name``'s feature, built for signals
+    of ``n_points`` samples at ``sample_rate`` Hz (``None`` for the synthetic data)."""
+    if config["frontend"] not in FRONTEND_BUILDERS:
+        raise ValueError(f"unknown frontend {config['frontend']!r}; choose one of {FRONTENDS}")
+    feature = MODELS[config["model_name"]][0]
+    return FRONTEND_BUILDERS[config["frontend"]](config, feature, n_points, sample_rate)
+
+
 def build_model(config: dict, n_points: int, n_classes: int, sample_rate: int | None = None) -> Classifier:
     """Model named by ``config["model_name"]`` for signals of ``n_points`` samples."""
     if config["model_name"] not in MODELS:
         raise ValueError(f"unknown model_name {config['model_name']!r}; choose one of {sorted(MODELS)}")
-    if config["frontend"] not in FRONTENDS:
-        raise ValueError(f"unknown frontend {config['frontend']!r}; choose one of {FRONTENDS}")
     frontend = build_frontend(config, n_points, sample_rate)
     with torch.no_grad():
         in_shape = tuple(frontend(torch.zeros(1, n_points)).shape[1:])

@@ -266,6 +266,10 @@ class AdaSTFT(nn.Module):
         """The window at initialisation, ``(n_fft,)``, on the current window's device and dtype."""
         return F.stft_window(self.window_name, self.n_fft).to(self.window)
 
+    def drift(self) -> dict[str, float]:
+        """``window_mse`` and ``kernel_change`` (see :meth:`window_change`, :meth:`kernel_change`)."""
+        return {"window_mse": self.window_change(), "kernel_change": self.kernel_change()}
+
     def window_change(self) -> float:
         """Mean squared difference between the current and the initial window."""
         return float((self.window.detach() - self.initial_window()).square().mean())
@@ -301,6 +305,8 @@ class AdaSTFTStack(nn.Module):
         if not windows:
             raise ValueError("AdaSTFTStack needs at least one window name")
         self.members = nn.ModuleList(AdaSTFT(sample_rate, window=name, **kwargs) for name in windows)
+
+    drift = AdaSTFT.drift
 
     def window_change(self) -> float:
         """Mean over members of :meth:`AdaSTFT.window_change`."""
