@@ -3,6 +3,11 @@
     python main.py --num_samples=5 --max_epochs=10000 --name=time_frequency \\
         --ray_root_dir=$(pwd)/ray_results/ --data_dir=$(pwd)/data/audio-mnist
 
+A search instead of a grid (README, "Searches and schedulers"): the best fixed DMEL window on FSDD by Optuna
+TPE with ASHA, against one trainable DMEL run per initial window:
+
+    python main.py --name=window_search --num_samples=30 --max_epochs=100 --data_dir=$(pwd)/data/audio-mnist
+
 On a cluster (see README, "From a laptop to a GPU box to a cluster"):
 
     RAY_AUTH_MODE=token python main.py --address=HEAD_IP:6379 --storage=/shared/ray_results --name=gtzan \\
@@ -16,9 +21,8 @@ import sys
 from pathlib import Path
 
 from corpora import CACHE_KEYS, DEFAULT_DATA_DIRS, DOWNLOAD_HINTS, prepare
-from search_spaces import canonical_name
-from tuning.runner import ConfigError, build_space, expand_grid, init_ray, parse_overrides, run_experiment, summarize, \
-    trial_resources
+from tuning.runner import SCHEDULERS, SEARCHES, ConfigError, build_parts, expand_grid, init_ray, parse_overrides, \
+    run_experiment, stored_search, summarize, trial_resources
 from tuning.storage import display, exists, experiment_location, move_aside, storage_root
 
 PROJECT_ROOT = Path(__file__).resolve().parent
@@ -27,7 +31,16 @@ PROJECT_ROOT = Path(__file__).resolve().parent
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--name", default="time_frequency", help="search space in search_spaces.py")
-    p.add_argument("--num_samples", type=int, default=1, help="repetitions of the grid (seeds 0..N-1)")
+    p.add_argument("--num_samples", type=int, default=1,
+                   help="grid: repetitions of the grid (seeds 0..N-1); random/optuna: trials drawn by the search")
+    p.add_argument("--search", choices=SEARCHES, default=None,
+                   help="grid: every combination of the grid axes (default); random: Tune's random sampler; "
+                        "optuna: TPE (Ray's OptunaSearch). A search draws from the space's distributions and "
+                        "refuses grid axes (give them single values with --set)")
+    p.add_argument("--scheduler", choices=SCHEDULERS, default=None,
+                   help="fifo: every trial runs to its end (default); asha: ASHA stops trials whose best_valid_loss "
+                        "trails (rungs in epochs, grace period max_epochs/10)")
+    p.add_argument("--search_seed", type=int, default=0, help="random state of the searcher (same seed, same trials)")
     p.add_argument("--max_epochs", type=int, default=100)
     p.add_argument("--ray_root_dir", default="ray_results", help="experiments go to <ray_root_dir>/<name>")
     p.add_argument("--storage", default=None,
@@ -64,26 +77,34 @@ def _error(message) -> int:
     return 2
 
 
+def _locate_data(space: dict, args) -> None:
+    """Put the dataset folder (checked here unless on a cluster) and the decoded-audio cache into ``space``."""
+    dataset = space.get("dataset_name")
+    if dataset in DOWNLOAD_HINTS:
+        data_dir = args.data_dir or DEFAULT_DATA_DIRS[dataset]
+        if not args.address and not Path(data_dir).is_dir():  # on a cluster, every node is checked later
+            raise ConfigError(f"no dataset at {data_dir}: {DOWNLOAD_HINTS[dataset]}")
+        space["data_dir"] = _absolute(data_dir)
+    if dataset in CACHE_KEYS and not isinstance(space.get("cache_dir"), dict):
+        # the driver's absolute path, the same on every node (not a per-node copy of the project)
+        space["cache_dir"] = _absolute(space.get("cache_dir") or PROJECT_ROOT / "cache")
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     try:
-        space = build_space(args.name, args.max_epochs, args.num_samples, parse_overrides(args.overrides))
-        dataset = space.get("dataset_name")
-        if dataset in DOWNLOAD_HINTS:
-            data_dir = args.data_dir or DEFAULT_DATA_DIRS[dataset]
-            if not args.address and not Path(data_dir).is_dir():  # on a cluster, every node is checked below
-                raise ConfigError(f"no dataset at {data_dir}: {DOWNLOAD_HINTS[dataset]}")
-            space["data_dir"] = _absolute(data_dir)
-        if dataset in CACHE_KEYS and not isinstance(space.get("cache_dir"), dict):
-            # the driver's absolute path, the same on every node (not a per-node copy of the project)
-            space["cache_dir"] = _absolute(space.get("cache_dir") or PROJECT_ROOT / "cache")
-        if not args.address and prepare(expand_grid(space)):
+        parts = build_parts(args.name, args.max_epochs, args.num_samples, parse_overrides(args.overrides),
+                            args.search, args.scheduler, args.search_seed)
+        for part in parts:
+            _locate_data(part.space, args)
+        configs = [config for part in parts for config in expand_grid(part.space)]
+        if not args.address and prepare(configs):
             print("decoded-audio cache ready")
     except (ConfigError, FileNotFoundError, ValueError) as err:
         return _error(err)
     if args.prepare_only and not args.address:
         return 0
-    exp = experiment_location(storage_root(args.storage, args.ray_root_dir), canonical_name(args.name))
+    root = storage_root(args.storage, args.ray_root_dir)
     from tuning.cluster import ClusterError, cluster_summary, prepare_on_nodes
     try:
         init_ray(args.address, args.num_cpus, args.connect_timeout)
@@ -96,7 +117,7 @@ def main(argv=None) -> int:
         if summary["GPU"] == 0 and summary["CPU"] > 0:
             print("warning: the cluster has no GPU (no GPU node has joined yet?): trials will run on CPU",
                   file=sys.stderr)
-        ready, errors = prepare_on_nodes(expand_grid(space), resources)
+        ready, errors = prepare_on_nodes(configs, resources)
         for line in ready:
             print(line)
         for line in errors:
@@ -105,15 +126,19 @@ def main(argv=None) -> int:
             return 2
         if args.prepare_only:
             return 0
-    if args.fresh and exists(exp):
-        print(f"moved the previous experiment to {display(move_aside(exp))}")
-    print(f"experiment {display(exp)}; resources per trial {resources}")
-    results = run_experiment(space, exp, resources, args.max_concurrent, max_failures=args.max_failures)
-    finished, unfinished, errored = summarize(results)
-    print(f"{finished} trials finished, {unfinished} unfinished, {errored} errored")
-    if unfinished or errored:
-        print("rerun the same command to resume the experiment", file=sys.stderr)
-        return 1
+    for part in parts:  # in order; an incomplete part (interrupted, errored) stops the command
+        exp = experiment_location(root, part.name)
+        if args.fresh and exists(exp):
+            print(f"moved the previous experiment to {display(move_aside(exp))}")
+        print(f"experiment {display(exp)}; {part.search.describe()}; resources per trial {resources}")
+        results = run_experiment(part.space, exp, resources, args.max_concurrent, max_failures=args.max_failures,
+                                 search=part.search)
+        finished, stopped, unfinished, errored = summarize(results, stored_search(exp) or part.search)
+        early = f", {stopped} stopped early by the scheduler" if part.search.scheduler != "fifo" else ""
+        print(f"{finished} trials finished, {unfinished} unfinished, {errored} errored{early}")
+        if unfinished or errored:
+            print("rerun the same command to resume the experiment", file=sys.stderr)
+            return 1
     return 0
 
 

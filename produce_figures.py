@@ -6,8 +6,9 @@
 Experiments are read from ``<storage>/<name>``; ``--storage`` is a local folder or a URI
 (``file:///abs/path``, ``s3://bucket/prefix``, ``s3://bucket/prefix?endpoint_override=host:port&scheme=http``;
 S3 credentials come from the usual AWS environment variables) and defaults to ``--ray_root_dir``.
-Writes figures to ``<results_dir>/figures`` (PDF and PNG) and tables to ``<results_dir>/tables``
-(Markdown and LaTeX). Experiments that have not been run are skipped with a message. Unfinished and
+Writes figures to ``<results_dir>/figures`` (PDF and PNG), tables to ``<results_dir>/tables``
+(Markdown and LaTeX), and one self-contained page with all of them, ``<results_dir>/index.html``
+(figures/report.py). Experiments that have not been run are skipped with a message. Unfinished and
 errored trials are left out of the numbers and named; each table's ``n`` is finished/total and a line
 under it gives the experiment, its trials, the budget and the code's git commit.
 """
@@ -17,12 +18,13 @@ import argparse
 import sys
 from pathlib import Path
 
-from figures import audio_mnist, audiomnist60, esc50, fma, gtzan, time_frequency
+from figures import audio_mnist, audiomnist60, esc50, fma, frontends, gtzan, time_frequency, window_search
+from figures.report import write_report
 from figures.results import UnreadableExperiment, display_location, experiment_location, finished, \
     load_experiment, missing_trials
 
 # modules with produce(load, split, figure_dir, table_dir)
-FIGURES = (time_frequency, audio_mnist, gtzan, fma, esc50, audiomnist60)
+FIGURES = (time_frequency, audio_mnist, frontends, gtzan, fma, esc50, audiomnist60, window_search)
 
 
 def main(argv=None) -> int:
@@ -64,6 +66,7 @@ def main(argv=None) -> int:
         except Exception as e:  # noqa: BLE001 - one broken experiment must not cost the others their figures
             failed.append(module.__name__)
             print(f"{module.__name__}: stopped by {type(e).__name__}: {e}; the other experiments go on")
+    write_report(Path(args.results_dir) / "index.html", fig_dir, table_dir)
     return 1 if failed else 0
 
 

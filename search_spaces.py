@@ -66,6 +66,34 @@ def audio_mnist_reference(max_epochs):
             "trainable": False}
 
 
+BENCH_WINDOW_MS = 25.0  # the front-end bench's common (initial) window length
+
+
+def frontends(max_epochs):
+    """Issue 12's bench: every front-end of the registry on FSDD with the same classifier (the conv head).
+
+    Every front-end starts at a 25 ms window, 64 bands and hop 10 ms: torchaudio's fixed mel (Hann, log;
+    and with learnable PCEN instead of the log), DMEL trainable and fixed (6 lambda = 25 ms), Ada-STFT
+    (Hann window learned, n_fft 256 = 32 ms), a trainable mel filterbank, LEAF, EfficientLEAF, SincNet
+    and DSTFT (the Gaussian window's width learned per frame). ``--set model_name=...`` swaps the head
+    for all of them; the music grids and ESC-50 take any of them through ``--set frontend=...``.
+    """
+    ms = BENCH_WINDOW_MS
+    variants = [
+        {"frontend": "torchaudio_mel", "trainable": False, "fixed_win_ms": ms},
+        {"frontend": "torchaudio_mel", "trainable": False, "fixed_win_ms": ms, "compression": "pcen"},
+        {"frontend": "gaussian", "trainable": True, "init_window_ms": ms},
+        {"frontend": "gaussian", "trainable": False, "init_window_ms": ms},
+        {"frontend": "adastft", "n_fft": 256, "learn_window": True, "learn_kernels": False},
+        {"frontend": "trainable_mel", "fixed_win_ms": ms},
+        {"frontend": "leaf", "leaf_window_ms": ms},
+        {"frontend": "efficientleaf", "leaf_window_ms": ms},
+        {"frontend": "sincnet"},
+        {"frontend": "dstft", "init_window_ms": ms, "dstft_variation": "time"},
+    ]
+    return {**_audio_mnist_common(max_epochs), "model_name": "mel_conv_net", "variant": tune.grid_search(variants)}
+
+
 MUSIC_RATE = 22050  # Hz, GTZAN and FMA
 # The music grids share GPUs three trials to one. A trainable DMEL window may grow to the clip
 # length (n_fft 2**20 at 30 s); the ceiling keeps n_fft <= 32768 (1 s at 22,050 Hz), 3.3x the
@@ -214,20 +242,44 @@ def audiomnist60(max_epochs):
     }
 
 
+def window_search(max_epochs):
+    """The DMEL paper's cost argument, measured on FSDD: the best *fixed* DMEL window found by search
+    against one trainable DMEL run per initial window. One classifier (``mel_linear_net``, the cheapest),
+    the FSDD grid's settings, seed 0 for every trial. Two parts (``PARTS``), each a Tune experiment in
+    ``<storage>/window_search/<part>``, run in order by one command:
+
+    - ``search``: DMEL fixed, window 6 lambda log-uniform in 5-500 ms; ``--num_samples`` trials,
+      Optuna TPE with ASHA by default (``--search``/``--scheduler`` replace them);
+    - ``trainable``: DMEL trainable from 10, 35 and 300 ms, one run each.
+    """
+    fsdd = {**_audio_mnist_common(max_epochs), "model_name": "mel_linear_net", "frontend": "gaussian", "seed": 0}
+    return {"search": {**fsdd, "trainable": False, "init_window_ms": tune.loguniform(5.0, 500.0)},
+            "trainable": {**fsdd, "trainable": True, "init_window_ms": tune.grid_search(DMEL_WINDOWS_MS)}}
+
+
+# Experiments of several Tune runs (their function returns {part: param space}): name -> {part: (search,
+# scheduler, samples)}. One main.py command runs the parts in order, each in <storage>/<name>/<part>;
+# samples None = --num_samples. A searching part's search and scheduler give way to --search/--scheduler.
+PARTS = {"window_search": {"search": ("optuna", "asha", None), "trainable": ("grid", "fifo", 1)}}
+
+
 # GPU share of one trial, per grid (used when the cluster has GPUs; --gpus_per_trial overrides it):
 # the synthetic and FSDD models are tiny, the music grids train ResNet18 / the FMA CNN on 30 s clips.
-GPU_FRACTION = {"time_frequency": 1 / 8, "audio_mnist": 1 / 8, "audio_mnist_reference": 1 / 8, "gtzan": 1 / 3,
-                "fma": 1 / 3, "esc50": 1 / 4, "esc50_folds": 1 / 4, "audiomnist60": 1 / 8}
+GPU_FRACTION = {"time_frequency": 1 / 8, "audio_mnist": 1 / 8, "audio_mnist_reference": 1 / 8, "frontends": 1 / 8,
+                "gtzan": 1 / 3,
+                "fma": 1 / 3, "esc50": 1 / 4, "esc50_folds": 1 / 4, "audiomnist60": 1 / 8, "window_search": 1 / 8}
 
 SPACES = {
     "time_frequency": time_frequency,
     "audio_mnist": audio_mnist,
     "audio_mnist_reference": audio_mnist_reference,
+    "frontends": frontends,
     "gtzan": gtzan,
     "fma": fma,
     "esc50": esc50,
     "esc50_folds": esc50_folds,
     "audiomnist60": audiomnist60,
+    "window_search": window_search,
 }
 
 

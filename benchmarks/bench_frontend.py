@@ -1,154 +1,264 @@
-"""Time forward+backward of the DMEL/DSPEC and Ada-STFT layers against the per-example original and torchaudio.
+"""Forward + backward time and peak memory of every registered front-end, against torchaudio's fixed mel.
 
-    python benchmarks/bench_frontend.py [--threads 2] [--repeats 7] [--settings audio synthetic gtzan]
+    python benchmarks/bench_frontend.py [--settings fsdd gtzan esc50 synthetic] [--frontends NAME ...]
+        [--threads 1] [--repeats 7] [--device cpu|cuda] [--gtzan_seconds 2.5] [--batch N] [--n_points N]
 
-Settings (the paper's): audio = batch 64 x 8,000 samples at 8 kHz, hop 80, 64 mels, windows of
-10, 35 and 300 ms ("optimized" windows); synthetic = batch 128 x 128 samples, hop 1, "full" window.
-Rows:
-  batched     one STFT call for the whole batch
-  chunks-8    the batch in chunks of 8 examples
-  default     what the layer picks by itself (chunks of CHUNK_ELEMENTS // (frames * n_fft) examples)
-  loop        the original algorithm: one STFT per example, mel filterbank rebuilt per example
-  torchaudio  torchaudio's fixed Hann (Mel)Spectrogram at the same n_fft and hop, forward only
-              (a fixed front-end has nothing to back-propagate into)
-  ta+grad     the same torchaudio transform with its window made a leaf that requires grad,
-              forward+backward through autograd (the cost of learning a window the plain way)
-Prints the median time per batch in ms and ratios to the loop and to torchaudio (forward only).
+Every name of ``models.classifiers.FRONTEND_BUILDERS`` (or ``--frontends``) is built the way a trial
+builds it, ``build_frontend(resolve_config({...}), n_points, sample_rate)``, at each setting and
+window, so a new front-end appears here without editing this file; its own keys keep their
+``training/config.py`` defaults. ``VARIANTS`` adds one row per option value (``compression=pcen``)
+where the key exists. The window of a row sets ``init_window_ms`` (DMEL), ``fixed_win_ms``
+(torchaudio's mel) and ``n_fft`` (Ada-STFT; the next power of two of the window, which is also
+DMEL's and the fixed mel's FFT size).
 
-Setting gtzan = batch 16 x 30 s at 22,050 Hz, n_fft 1024, hop 512, 128 mels, forward+backward:
-  ada-window  AdaSTFT, window learned, kernels frozen (torch.stft path)
-  ada-kernels AdaSTFT, window and DFT kernels learned (unfold + matmul path)
-  dmel-46ms   DMEL, 46 ms "optimized" Gaussian window (n_fft 1024), hop 512
-  torchaudio  torchaudio's fixed MelSpectrogram (Hann, n_fft 1024, hop 512, magnitude, reflect), forward only
+Settings (the grids' values, read from ``search_spaces``):
+  fsdd       audio_mnist grid: batch 64 x 5,500 samples at 8 kHz, hop 80, 64 mels; 10, 35, 300 ms
+  gtzan      gtzan grid: batch 16 at 22,050 Hz, hop 512, 128 mels; 10, 46.4 (n_fft 1024), 300 ms;
+             2.5 s crops by default (its split_parts=12 rows; --gtzan_seconds 30 for whole clips)
+  esc50      esc50 grid: batch 32 x 5 s at 8 kHz, hop 40, 64 mels; 10, 35, 300 ms
+  synthetic  time_frequency grid: batch 128 x 128 samples, hop 1, "full" window (n_fft 256),
+             lambda 6.38 samples, linear spectrogram models (no sample rate, no mel)
+
+Each case (setting, window, front-end) runs in a fresh process on a random batch:
+  time     forward + backward of ``output.sum()`` (backward only where something requires grad: a
+           fixed front-end costs its forward), alternated with the reference, one pair per repeat
+           after a warm-up; ``x mel`` is the median of the per-pair ratios (robust on a shared
+           machine), ``ms`` the candidate's median time.
+  memory   peak growth during the first forward + backward: resident memory (Linux ``VmHWM`` reset
+           before the call, minus ``VmRSS``; tracemalloc does not see torch's allocations) on the
+           CPU, ``torch.cuda.max_memory_allocated`` above the allocated memory on CUDA; MB.
+The reference is the registry's ``torchaudio_mel`` (Hann, power 2, HTK mel, log) at the row's window;
+the synthetic setting has no mel (and no sample rate), so its reference is torchaudio's fixed Hann
+``Spectrogram`` (power 2) at DSPEC's geometry. A front-end that does not build (or run) at a setting
+prints as ``fails`` with its error under the tables. Prints two Markdown tables (time, memory).
 """
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import statistics
+import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import torch
-import torchaudio
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from models import functional as F  # noqa: E402
-from models.frontends import DMEL, AdaSTFT, GaussianSpectrogram  # noqa: E402
+from models.classifiers import FRONTEND_BUILDERS, build_frontend  # noqa: E402
+from models.frontends import GaussianSpectrogram  # noqa: E402
+from models.functional import next_power_of_2  # noqa: E402
+from training.config import DEFAULTS, resolve_config  # noqa: E402
 
-SETTINGS = ("audio", "synthetic", "gtzan")
-
-
-def median_ms(fn, repeats: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(1000 * (time.perf_counter() - t0))
-    return statistics.median(times)
+REFERENCE = "torchaudio_mel"  # the registry name of the reference (audio settings)
+REFERENCE_LABEL = "*reference*"
+SETTINGS = ("fsdd", "gtzan", "esc50", "synthetic")
+VARIANTS = {"compression": ("pcen",)}  # option values measured as extra rows where the config key exists
+SYNTHETIC_LAMBD = 6.38  # samples: the pulse width of the synthetic data (search_spaces.SIGMA_REF)
 
 
-def fwd_bwd(layer, x):
-    def run():
-        layer.zero_grad(set_to_none=True)
-        layer(x).sum().backward()
-    return run
+def settings(gtzan_seconds: float) -> dict[str, dict]:
+    """Setting name -> ``config`` (trial config keys), ``batch``, ``n_points``, ``sample_rate`` and
+    ``windows`` (ms; ``None`` = the setting's own window), from the grids in ``search_spaces``."""
+    import search_spaces as s
 
+    def audio(grid: dict, n_points: int, windows, model: str) -> dict:
+        keys = ("sample_rate", "hop_length", "n_mels", "window_mode", "max_window_ms")
+        config = {k: grid[k] for k in keys if k in grid}
+        return {"config": {**config, "model_name": model}, "batch": grid["batch_size"], "n_points": n_points,
+                "sample_rate": grid["sample_rate"], "windows": windows}
 
-def loop_original(x, lambd, n_points, hop, mode, mel: dict | None):
-    """The paper code's algorithm: one ``torch.stft`` per example, ``|.|^2`` through autograd,
-    the mel filterbank rebuilt for every example."""
-    def run():
-        lam = lambd.abs()
-        length, n_fft = F.window_geometry(float(lam.detach()), n_points, mode)
-        outs = []
-        for xi in x:
-            window = F.gaussian_window(lam, length)
-            spec = torch.stft(xi - xi.mean(), n_fft=n_fft, hop_length=hop, win_length=length, window=window,
-                              center=True, pad_mode="constant", return_complex=True).abs().pow(2)
-            if mel:
-                fb, _ = F.mel_filterbank(n_fft, mel["n_mels"], mel["sample_rate"])
-                spec = F.log_mel(spec, fb)
-            outs.append(spec)
-        torch.stack(outs).sum().backward()
-        lambd.grad = None
-    return run
-
-
-def bench_case(label, x, lambd, n_points, hop, mode, mel, repeats):
-    kwargs = dict(init_lambd=lambd, n_points=n_points, hop_length=hop, window_mode=mode)
-    make = (lambda **kw: DMEL(sample_rate=mel["sample_rate"], n_mels=mel["n_mels"], **kwargs, **kw)) if mel \
-        else (lambda **kw: GaussianSpectrogram(**kwargs, **kw))
-    _, n_fft = F.window_geometry(lambd, n_points, mode)
-    rows = {
-        "batched": median_ms(fwd_bwd(make(chunk_size=len(x)), x), repeats),
-        "chunks-8": median_ms(fwd_bwd(make(chunk_size=8), x), repeats),
-        "default": median_ms(fwd_bwd(make(), x), repeats),
-        "loop": median_ms(loop_original(x, torch.nn.Parameter(torch.tensor(lambd)), n_points, hop, mode, mel),
-                          repeats),
+    fsdd, gtzan, esc50, tf = (s.audio_mnist(1), s.gtzan(1), s.esc50(1), s.time_frequency(1))
+    return {
+        "fsdd": audio(fsdd, fsdd["n_points"], s.DMEL_WINDOWS_MS, "mel_conv_net"),
+        "gtzan": audio(gtzan, round(gtzan_seconds * gtzan["sample_rate"]), [10.0, 1000 * 1024 / s.MUSIC_RATE, 300.0],
+                       "resnet18"),
+        "esc50": audio(esc50, round(esc50["clip_seconds"] * esc50["sample_rate"]), s.DMEL_WINDOWS_MS, "cnn6"),
+        "synthetic": {"config": {"model_name": "linear_net", "init_lambd": SYNTHETIC_LAMBD, "hop_length": tf["hop_length"], "window_mode": tf["window_mode"]},
+                      "batch": tf["batch_size"], "n_points": tf["n_points"], "sample_rate": None, "windows": [None]},
     }
-    win = F.window_geometry(lambd, n_points, mode)[0]
-    if mel:
-        ta = torchaudio.transforms.MelSpectrogram(mel["sample_rate"], n_fft=n_fft, win_length=win, hop_length=hop,
-                                                  n_mels=mel["n_mels"], power=2.0, pad_mode="constant")
-    else:
-        ta = torchaudio.transforms.Spectrogram(n_fft=n_fft, win_length=win, hop_length=hop, power=2.0,
-                                               pad_mode="constant")
-    with torch.no_grad():
-        rows["torchaudio"] = median_ms(lambda: ta(x), repeats)
-    window = (ta.spectrogram if mel else ta).window
-    window.requires_grad_(True)
-
-    def ta_grad():
-        window.grad = None
-        ta(x).sum().backward()
-    rows["ta+grad"] = median_ms(ta_grad, repeats)
-    print(f"\n{label}: n_fft {n_fft}, window {win} samples, batch {tuple(x.shape)}")
-    print(f"  {'method':<11} {'ms/batch':>9} {'vs loop':>8} {'vs torchaudio':>14}")
-    for name, ms in rows.items():
-        print(f"  {name:<11} {ms:9.1f} {rows['loop'] / ms:7.1f}x {ms / rows['torchaudio']:13.2f}x")
 
 
-def bench_gtzan(repeats):
-    sr, seconds, n_fft, hop, n_mels = 22050, 30, 1024, 512, 128
-    x = torch.randn(16, seconds * sr)
-    ada = dict(sample_rate=sr, n_fft=n_fft, hop_length=hop, n_mels=n_mels)
-    rows = {
-        "ada-window": median_ms(fwd_bwd(AdaSTFT(**ada, learn_window=True, learn_kernels=False), x), repeats),
-        "ada-kernels": median_ms(fwd_bwd(AdaSTFT(**ada, learn_window=True, learn_kernels=True), x), repeats),
-        "dmel-46ms": median_ms(fwd_bwd(DMEL(sample_rate=sr, n_mels=n_mels, init_lambd=F.ms_to_lambd(46, sr),
-                                           n_points=x.shape[-1], hop_length=hop, window_mode="optimized"), x),
-                               repeats),
-    }
-    ta = torchaudio.transforms.MelSpectrogram(sr, n_fft=n_fft, hop_length=hop, n_mels=n_mels, power=1.0,
-                                              pad_mode="reflect", norm=None, mel_scale="htk")
-    with torch.no_grad():
-        rows["torchaudio"] = median_ms(lambda: ta(x), repeats)
-    print(f"\ngtzan {seconds} s: n_fft {n_fft}, hop {hop}, {n_mels} mels, batch {tuple(x.shape)}")
-    print(f"  {'method':<11} {'ms/batch':>9} {'vs torchaudio':>14}")
-    for name, ms in rows.items():
-        print(f"  {name:<11} {ms:9.1f} {ms / rows['torchaudio']:13.2f}x")
+def candidates(names: list[str]) -> list[tuple[str, dict]]:
+    """``(label, config overrides)``: each front-end, plus one row per ``VARIANTS`` value whose key exists."""
+    rows = [(name, {"frontend": name}) for name in names]
+    for key, values in VARIANTS.items():
+        if key in DEFAULTS:
+            rows += [(f"{name} {key}={v}", {"frontend": name, key: v}) for name in names for v in values
+                     if v != DEFAULTS[key]]
+    return rows
+
+
+def window_keys(ms: float | None, sample_rate: int | None) -> dict:
+    """The config keys a row's window sets (nothing for the synthetic setting's own window)."""
+    if ms is None:
+        return {}
+    return {"init_window_ms": ms, "fixed_win_ms": ms, "n_fft": next_power_of_2(ms * sample_rate / 1000)}
+
+
+def memory_mb(field: str) -> float:
+    """``VmRSS`` (resident now) or ``VmHWM`` (peak resident) of this process from /proc, MB (Linux)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1]) / 1024  # kB
+    raise KeyError(field)
+
+
+def reference_layer(case: dict) -> torch.nn.Module:
+    """torchaudio's fixed mel at the case's window (``case["reference"]``: the setting's config keys), or
+    (synthetic) its fixed spectrogram at DSPEC's geometry."""
+    config = case["reference"]
+    if case["sample_rate"] is not None:
+        return build_frontend(resolve_config({**config, "frontend": REFERENCE}), case["n_points"], case["sample_rate"])
+    import torchaudio
+
+    probe = GaussianSpectrogram(config["init_lambd"], case["n_points"], config["hop_length"], config["window_mode"])
+    win_length, n_fft = probe.geometry()
+    return torchaudio.transforms.Spectrogram(n_fft=n_fft, win_length=win_length, hop_length=probe.hop_length,
+                                             power=2.0, pad_mode="constant")
+
+
+def step(layer: torch.nn.Module, x: torch.Tensor) -> None:
+    """One forward + backward of ``layer(x).sum()`` (forward only when nothing requires grad)."""
+    layer.zero_grad(set_to_none=True)
+    out = layer(x)
+    if out.requires_grad:
+        out.sum().backward()
+
+
+def timed(layer, x, device) -> float:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    start = time.perf_counter()
+    step(layer, x)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter() - start
+
+
+def measure(case: dict, device: torch.device, repeats: int, chunk_size: int | None) -> dict:
+    """Peak memory of the candidate's first step, then ``repeats`` alternated (candidate, reference)
+    pairs; runs in a fresh process. ``case["config"]`` is ``None`` for the reference itself."""
+    warnings.simplefilter("ignore")  # empty-filter warnings at short windows: the same for every front-end
+    try:
+        layer = reference_layer(case) if case["config"] is None else \
+            build_frontend(resolve_config(case["config"]), case["n_points"], case["sample_rate"])
+    except Exception as err:  # noqa: BLE001 - a front-end that cannot run a setting is a result
+        return {"error": f"does not build: {type(err).__name__}: {err}".splitlines()[0]}
+    layer = layer.to(device)
+    for module in layer.modules():
+        if chunk_size and isinstance(module, GaussianSpectrogram):
+            module.chunk_size = chunk_size
+    reference = reference_layer(case).to(device)
+    x = torch.randn(case["batch"], case["n_points"], device=device)
+    try:
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+            torch.cuda.reset_peak_memory_stats(device)
+            before = torch.cuda.memory_allocated(device)
+            step(layer, x)
+            torch.cuda.synchronize(device)
+            peak_mb = (torch.cuda.max_memory_allocated(device) - before) / 2**20
+        else:
+            Path("/proc/self/clear_refs").write_text("5")  # restart the peak (VmHWM) from the current resident size
+            before = memory_mb("VmRSS")
+            step(layer, x)
+            peak_mb = memory_mb("VmHWM") - before
+        step(reference, x)  # warm-up
+        pairs = []
+        for i in range(repeats):  # alternate the order too: neither side always runs second
+            first, second = (layer, reference) if i % 2 == 0 else (reference, layer)
+            t_first, t_second = timed(first, x, device), timed(second, x, device)
+            pairs.append((t_first, t_second) if i % 2 == 0 else (t_second, t_first))
+    except Exception as err:  # noqa: BLE001 - out of memory, a length the front-end cannot take, ...
+        return {"error": f"fails to run: {type(err).__name__}: {err}".splitlines()[0]}
+    return {"ms": 1000 * statistics.median(c for c, _ in pairs), "ratio": statistics.median(c / r for c, r in pairs),
+            "peak_mb": peak_mb}
+
+
+def measure_in_subprocess(case: dict, args) -> dict:
+    cmd = [sys.executable, __file__, "--case", json.dumps(case), "--device", args.device,
+           "--threads", str(args.threads), "--repeats", str(args.repeats)]
+    if args.chunk_size:
+        cmd += ["--chunk_size", str(args.chunk_size)]
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if done.returncode != 0:
+        tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        return {"error": f"process died (exit {done.returncode}): {tail}"}
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def markdown(results: dict[str, dict[str, dict]], labels: list[str]) -> str:
+    """Two Markdown tables, columns = settings and windows: forward + backward time as a ratio to the
+    reference, and peak memory growth in MB with its ratio; then the failures."""
+    columns = list(results)
+
+    def table(title: str, reference_cell, cell) -> str:
+        lines = [f"| {title} | " + " | ".join(columns) + " |", "|---|" + "---:|" * len(columns),
+                 f"| {REFERENCE_LABEL} | " + " | ".join(reference_cell(results[c][REFERENCE_LABEL]) for c in columns) + " |"]
+        lines += [f"| {label} | " + " | ".join("fails" if "error" in results[c][label] else cell(results[c], label)
+                                              for c in columns) + " |" for label in labels]
+        return "\n".join(lines)
+
+    def memory(column: dict, label: str) -> str:
+        mb, ref = column[label]["peak_mb"], column[REFERENCE_LABEL].get("peak_mb")
+        return f"{mb:.0f}" + (f" ({mb / ref:.1f}x)" if ref else "")
+
+    time_table = table("forward + backward (x reference)",
+                       lambda r: "fails" if "error" in r else f"{r['ms']:.1f} ms",
+                       lambda column, label: f"{column[label]['ratio']:.2f}x")
+    memory_table = table("peak memory growth, MB (x reference)",
+                         lambda r: "fails" if "error" in r else f"{r['peak_mb']:.0f}", memory)
+    failures = [f"- {label} at {c}: {results[c][label]['error']}" for c in columns
+                for label in [REFERENCE_LABEL, *labels] if "error" in results[c][label]]
+    return "\n\n".join([time_table, memory_table] + (["Failures:\n" + "\n".join(failures)] if failures else []))
 
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--threads", type=int, default=torch.get_num_threads())
-    p.add_argument("--repeats", type=int, default=7)
-    p.add_argument("--settings", nargs="+", choices=SETTINGS, default=SETTINGS, help="settings to run")
+    p.add_argument("--settings", nargs="+", choices=SETTINGS, default=list(SETTINGS))
+    p.add_argument("--frontends", nargs="+", default=list(FRONTEND_BUILDERS), metavar="NAME",
+                   help=f"registry names (default: all of {', '.join(FRONTEND_BUILDERS)})")
+    p.add_argument("--threads", type=int, default=1, help="torch threads per case (a 1-CPU trial runs one)")
+    p.add_argument("--repeats", type=int, default=7, help="timed (candidate, reference) pairs per case")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--gtzan_seconds", type=float, default=2.5, help="GTZAN segment length, s (30: whole clips)")
+    p.add_argument("--batch", type=int, help="override every setting's batch size")
+    p.add_argument("--n_points", type=int, help="override every setting's signal length, samples")
+    p.add_argument("--chunk_size", type=int, help="examples per STFT call in DMEL/DSPEC (default: their own rule)")
+    p.add_argument("--case", help=argparse.SUPPRESS)  # internal: measure one JSON case in this process
     args = p.parse_args()
     torch.set_num_threads(args.threads)
-    torch.manual_seed(0)
-    print(f"torch {torch.__version__}, {args.threads} threads, median of {args.repeats}")
-    if "audio" in args.settings:
-        mel = {"sample_rate": 8000, "n_mels": 64}
-        x = torch.randn(64, 8000)
-        for ms in (10, 35, 300):
-            bench_case(f"audio {ms} ms", x, F.ms_to_lambd(ms, 8000), 8000, 80, "optimized", mel, args.repeats)
-    if "synthetic" in args.settings:
-        bench_case("synthetic", torch.randn(128, 128), 6.38, 128, 1, "full", None, args.repeats)
-    if "gtzan" in args.settings:
-        bench_gtzan(args.repeats)
+    if args.case:
+        torch.manual_seed(0)
+        print(json.dumps(measure(json.loads(args.case), torch.device(args.device), args.repeats, args.chunk_size)))
+        return
+    unknown = sorted(set(args.frontends) - set(FRONTEND_BUILDERS))
+    if unknown:
+        p.error(f"--frontends: unknown {unknown}; the registry has {', '.join(FRONTEND_BUILDERS)}")
+    rows = candidates(args.frontends)
+    print(f"torch {torch.__version__}, {args.device}, {args.threads} thread(s), median of {args.repeats} "
+          f"alternated pairs; load average {os.getloadavg()[0]:.1f}", flush=True)
+    results: dict[str, dict[str, dict]] = {}
+    for name, setting in settings(args.gtzan_seconds).items():
+        if name not in args.settings:
+            continue
+        setting = {**setting, "batch": args.batch or setting["batch"], "n_points": args.n_points or setting["n_points"]}
+        for ms in setting["windows"]:
+            col = f"{name} {ms:.3g} ms" if ms is not None else name
+            base = {**setting["config"], **window_keys(ms, setting["sample_rate"])}
+            case = {k: setting[k] for k in ("batch", "n_points", "sample_rate")}
+            results[col] = {REFERENCE_LABEL: measure_in_subprocess({**case, "config": None, "reference": base}, args)}
+            for label, overrides in rows:
+                results[col][label] = measure_in_subprocess({**case, "config": {**base, **overrides}, "reference": base},
+                                                            args)
+                r = results[col][label]
+                print(f"  {col:18s} {label:28s} " + (r["error"] if "error" in r else
+                      f"{r['ms']:9.1f} ms {r['ratio']:7.2f}x {r['peak_mb']:8.0f} MB"), flush=True)
+    print()
+    print(markdown(results, [label for label, _ in rows]))
 
 
 if __name__ == "__main__":

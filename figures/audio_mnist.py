@@ -7,7 +7,8 @@ from pathlib import Path
 import pandas as pd
 
 from figures.plotting import accuracy_and_window_grid, lambda_curves, save
-from figures.results import finished, mean_std, source_line, trainable_vs_fixed, write_table
+from figures.results import PAIRED_COST_COLUMN, finished, mean_std, source_line, trainable_vs_fixed, \
+    write_table
 
 SAMPLE_RATE = 8000
 # DMEL paper, Table 3 (AudioMNIST, LNet = mel_linear_net, 10 runs): init ms -> (learned ms, DMEL, fixed)
@@ -31,7 +32,7 @@ def table3(df: pd.DataFrame, ref: pd.DataFrame | None, acc_col: str) -> pd.DataF
             "model": model, "init (ms)": f"{init:g}", "learned (ms, min-max)": ours["learned"],
             "DMEL acc %": ours["trainable"], "fixed acc %": ours["fixed"],
             "torchaudio 25 ms %": mean_std(finished(ref_part)[acc_col]) if ref_part is not None else "not run",
-            "n finished/total (trainable, fixed)": ours["n"],
+            "n finished/total (trainable, fixed)": ours["n"], PAIRED_COST_COLUMN: ours["cost"],
             "AudioMNIST paper learned": paper[0] if paper else "-", "AudioMNIST paper DMEL %": paper[1] if paper else "-",
             "AudioMNIST paper fixed %": paper[2] if paper else "-",
         })

@@ -10,7 +10,7 @@ import re
 import pandas as pd
 
 from figures.plotting import accuracy_and_window_grid
-from figures.results import finished, mean_std, trainable_vs_fixed
+from figures.results import PAIRED_COST_COLUMN, finished, mean_std, trainable_vs_fixed
 
 
 def with_init_ms(df: pd.DataFrame) -> pd.DataFrame:
@@ -47,7 +47,7 @@ def paper_table(df: pd.DataFrame, acc_col: str, paper: dict, paper_model: str, o
         published = paper.get(int(round(init))) if model == paper_model else None
         rows.append({"model": model, "init (ms)": f"{init:g}", "learned (ms, min-max)": ours["learned"],
                      "DMEL acc %": ours["trainable"], "fixed acc %": ours["fixed"],
-                     "n finished/total (trainable, fixed)": ours["n"],
+                     "n finished/total (trainable, fixed)": ours["n"], PAIRED_COST_COLUMN: ours["cost"],
                      "paper learned (ms)": published[0] if published else "-",
                      "paper DMEL %": published[1] if published else "-",
                      "paper fixed %": published[2] if published else "-"})

@@ -34,7 +34,7 @@ def produce(load, split: str, out_dir: Path, table_dir: Path) -> None:
         # the best-validation-loss epoch's numbers (never the last epoch's)
         metrics = {"best_valid_acc": "valid track accuracy (%)"}
         columns = {"best_valid_acc": "valid acc % (track)", "best_valid_acc_segment": "valid acc % (segment)"}
-    save(frontend_comparison(df, metrics, "config/segment_seconds", "segment (s)",
+    save(frontend_comparison(df, metrics, "config/segment_seconds", "{:g} s segments",
                              ANCHORS if split == "test" else []), out_dir, f"{split}_fma")
     table = comparison_table(everything, "config/segment_seconds", "segment (s)", columns)
     table = pd.concat([table, anchor_rows(ANCHOR_ROWS, list(table.columns))], ignore_index=True)

@@ -56,7 +56,7 @@ def produce(load, split: str, out_dir: Path, table_dir: Path) -> None:
     acc, vote = ("test_accuracy", "test_accuracy_vote") if split == "test" else ("best_valid_acc", "best_valid_acc_vote")
     metrics = {col: label for col, label in ((acc, f"{split} accuracy, clips (%)"), (vote, f"{split} accuracy, vote (%)"))
                if col in df and df[col].notna().any()}
-    save(frontend_comparison(df, metrics, "config/split_parts", "split_parts", ANCHORS if split == "test" else []),
+    save(frontend_comparison(df, metrics, "config/split_parts", "{:g} part(s) per clip", ANCHORS if split == "test" else []),
          out_dir, f"{split}_gtzan")
     table = comparison_table(everything, "config/split_parts", "split_parts",
                              {acc: f"{split} acc % (mean logits)", vote: f"{split} acc % (vote)"})

@@ -6,7 +6,7 @@ from pathlib import Path
 import pandas as pd
 
 from figures.plotting import confusion_figure, save
-from figures.results import count, finished, mean_std, summed_confusion
+from figures.results import COST_COLUMN, cost, count, finished, mean_std, summed_confusion
 
 CONFIG_COLS = ["frontend", "init_ms"]
 
@@ -24,7 +24,7 @@ def comparison_table(df: pd.DataFrame, panel_col: str, panel_name: str, metrics:
         rows.append({"front-end": fe, "init (ms)": f"{init:g}", panel_name: f"{panel:g}",
                      "learned (ms, min-max)": learned,
                      **{label: mean_std(done[col]) if col in done else "not recorded" for col, label in metrics.items()},
-                     "n finished/total": count(part)})
+                     COST_COLUMN: cost(part), "n finished/total": count(part)})
     return pd.DataFrame(rows)
 
 

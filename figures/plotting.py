@@ -92,7 +92,7 @@ def lambda_curves(df: pd.DataFrame, histories: dict[str, pd.DataFrame], init_col
             if hist is None or value_col not in hist:
                 continue
             color = cmap(inits.index(trial[init_col]) / max(len(inits) - 1, 1))
-            ax.plot(hist["epoch"], hist[value_col], color=color, lw=1)
+            ax.plot(hist["epoch"], hist[value_col], color=color, lw=1, marker="o", ms=2)  # one epoch still shows
         for i, init in enumerate(inits):
             ax.plot([], [], color=cmap(i / max(len(inits) - 1, 1)), label=f"init {init:g} {unit}")
         ax.set_yscale("log")
@@ -110,7 +110,8 @@ def lambda_curves(df: pd.DataFrame, histories: dict[str, pd.DataFrame], init_col
 
 def frontend_comparison(df: pd.DataFrame, metrics: dict[str, str], panel_col: str, panel_title: str,
                         anchors: list[tuple[float, str]] = ()):
-    """Rows: metrics (column -> axis label, values in [0, 1]); columns: values of ``panel_col``.
+    """Rows: metrics (column -> axis label, values in [0, 1]); columns: values of ``panel_col``, each
+    titled ``panel_title.format(value)`` (e.g. ``"{:g} s segments"``).
 
     Each panel plots the metric (mean over samples, min-max bars) against the initial window in ms,
     one line per front-end (``frontend``/``init_ms`` columns, see ``figures.results.with_frontends``);
@@ -130,7 +131,8 @@ def frontend_comparison(df: pd.DataFrame, metrics: dict[str, str], panel_col: st
                 if part.empty:
                     continue
                 stats = part.groupby("init_ms")[metric].agg(["mean", "min", "max"]) * 100
-                ax.errorbar(stats.index, stats["mean"], yerr=[stats["mean"] - stats["min"], stats["max"] - stats["mean"]],
+                dodge = 1 + 0.03 * (k - (len(frontends) - 1) / 2)  # equal values stay visible side by side
+                ax.errorbar(stats.index * dodge, stats["mean"], yerr=[stats["mean"] - stats["min"], stats["max"] - stats["mean"]],
                             marker="os^vDP*"[k % 7], capsize=3, color=cmap(k), label=fe)
             if row == 0:
                 for i, (value, text) in enumerate(anchors):
@@ -143,10 +145,13 @@ def frontend_comparison(df: pd.DataFrame, metrics: dict[str, str], panel_col: st
             _plain_numbers(ax.xaxis)
             ax.set_xlabel("initial window (ms)")
             ax.set_ylabel(label)
-            ax.set_title(f"{panel_title} {panel:g}")
+            ax.set_title(panel_title.format(panel))
             ax.grid(alpha=0.3)
-    axes[0][-1].legend(fontsize=7, loc="lower left")
     fig.tight_layout()
+    # one legend for every panel, under the figure: inside a panel it hides points
+    handles = {label: h for ax in axes.flat for h, label in zip(*ax.get_legend_handles_labels())}
+    fig.legend(list(handles.values()), list(handles), loc="upper center", bbox_to_anchor=(0.5, 0.0),
+               ncol=min(len(handles), 3), fontsize=8, frameon=False)
     return fig
 
 

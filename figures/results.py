@@ -33,12 +33,13 @@ def load_experiment(location: str | Path, keep_unfinished: bool = False) -> tupl
     ``location``: the experiment folder (``<storage>/<name>``), a local path or a URI. Only trials
     whose last report says ``done`` (they were tested) are in the table, unless ``keep_unfinished``:
     then every trial of the experiment has a row (``done`` False for the unfinished and errored ones,
-    config columns only for a trial that never reported) and ``status`` says Tune's state. The
+    config columns only for a trial that never reported) and ``status`` says Tune's state. A trial a
+    scheduler stopped early (ASHA) is not ``done`` (it was never tested) but ``stopped_early``. The
     histories cover every trial whose ``result.json``/``progress.csv`` could be read.
     ``checkpoint_dir`` holds each trial's last checkpoint: a local path for a local (or ``file://``)
     experiment, else a URI (read its files with :func:`read_checkpoint_file`). ``df.attrs`` holds
     ``experiment`` (the location for messages) and ``trials`` (one row per trial: ``trial_id``,
-    ``trial_dir``, ``status``, ``done``). Raises ``FileNotFoundError`` when there is no experiment,
+    ``trial_dir``, ``status``, ``done``, ``stopped_early``). Raises ``FileNotFoundError`` when there is no experiment,
     :class:`UnreadableExperiment` when its state cannot be read.
     """
     from ray.tune import ExperimentAnalysis, ResultGrid
@@ -54,8 +55,11 @@ def load_experiment(location: str | Path, keep_unfinished: bool = False) -> tupl
         raise UnreadableExperiment(f"cannot read the experiment at {display_location(location)}: "
                                    f"{type(e).__name__}: {e}") from e
     trials = pd.DataFrame([{"trial_id": t.trial_id, "trial_dir": posixpath.basename(t.storage.trial_fs_path),
-                            "status": t.status, "done": bool((t.last_result or {}).get("done", False))}
-                           for t in analysis.trials], columns=["trial_id", "trial_dir", "status", "done"])
+                            "status": t.status, "done": bool((t.last_result or {}).get("done", False)),
+                            "stopped_early": bool(stopped_early(pd.DataFrame([t.last_result or {}])).iloc[0])}
+                           for t in analysis.trials],
+                          columns=["trial_id", "trial_dir", "status", "done", "stopped_early"])
+    trials.loc[trials["stopped_early"], "done"] = False
     reported = [r for r in results if r.metrics and "trial_id" in r.metrics]
     configs = {t.trial_id: t.config for t in analysis.trials}  # a trial that never reported has none in its Result
     # the last report as the experiment state holds it (Ray's get_dataframe reads result.json instead, and
@@ -78,10 +82,13 @@ def load_experiment(location: str | Path, keep_unfinished: bool = False) -> tupl
     if "trial_id" in df:
         df["checkpoint_dir"] = df["trial_id"].map(checkpoints)
         df["status"] = df["trial_id"].map(dict(zip(trials["trial_id"], trials["status"])))
-    df["done"] = df["done"].fillna(False).astype(bool) if "done" in df else pd.Series(False, index=df.index)
+    df["stopped_early"] = stopped_early(df)
+    df["done"] = (df["done"].fillna(False).astype(bool) & ~df["stopped_early"]) if "done" in df \
+        else pd.Series(False, index=df.index)
     if not keep_unfinished:
-        if (~df["done"]).any():
-            print(f"{posixpath.basename(exp_path)}: {(~df['done']).sum()} of {len(df)} trials unfinished; left out "
+        unfinished = ~df["done"] & ~df["stopped_early"]
+        if unfinished.any():
+            print(f"{posixpath.basename(exp_path)}: {unfinished.sum()} of {len(df)} trials unfinished; left out "
                   "(rerun main.py to resume)")
         df = df[df["done"]].reset_index(drop=True)
     df.attrs.update(experiment=display_location(location), trials=trials)
@@ -99,6 +106,17 @@ def _flat(config: dict, prefix: str = "") -> dict:
     return out
 
 
+TESTED_COLUMN = "test_loss"  # only a trial's own last report (after its final test) holds a number here
+
+
+def stopped_early(df: pd.DataFrame) -> pd.Series:
+    """Which trials a scheduler (ASHA) stopped: Tune marks their last report ``done`` although the trial
+    never reached its final test (``test_loss`` missing). A rerun does not resume them."""
+    if "done" not in df or TESTED_COLUMN not in df:
+        return pd.Series(False, index=df.index)
+    return df["done"].fillna(False).astype(bool) & df[TESTED_COLUMN].isna()
+
+
 def finished(df: pd.DataFrame) -> pd.DataFrame:
     """The trials of ``df`` that finished (were tested); ``df`` itself when it has no ``done`` column."""
     if "done" not in df:
@@ -107,11 +125,13 @@ def finished(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def missing_trials(df: pd.DataFrame) -> list[str]:
-    """``"<trial folder> (<status>)"`` for each trial of the experiment that did not finish."""
+    """``"<trial folder> (<status>)"`` for each trial of the experiment that did not finish (a trial the
+    scheduler stopped early is not missing: it ended)."""
     trials = df.attrs.get("trials")
     if trials is None or trials.empty:
         return []
-    return [f"{t.trial_dir} ({t.status})" for t in trials.itertuples() if not t.done]
+    return [f"{t.trial_dir} ({t.status})" for t in trials.itertuples()
+            if not t.done and not getattr(t, "stopped_early", False)]
 
 
 def source_line(df: pd.DataFrame) -> str:
@@ -124,7 +144,9 @@ def source_line(df: pd.DataFrame) -> str:
     counts = f"{len(done)} of {total} trials finished"
     if trials is not None and len(trials):
         errored = int((trials["status"] == "ERROR").sum())
-        counts += f" ({errored} errored)" if errored else ""
+        stopped = int(trials["stopped_early"].sum()) if "stopped_early" in trials else 0
+        notes = [f"{errored} errored"] * bool(errored) + [f"{stopped} stopped early by the scheduler"] * bool(stopped)
+        counts += f" ({', '.join(notes)})" if notes else ""
     budget = []
     if "config/max_epochs" in df and df["config/max_epochs"].notna().any():
         budget.append("max_epochs " + "/".join(f"{v:g}" for v in sorted(df["config/max_epochs"].dropna().unique())))
@@ -158,15 +180,30 @@ def _flatten_variants(df: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
+FRONTEND_NAMES = {"leaf": "LEAF", "efficientleaf": "EfficientLEAF", "sincnet": "SincNet",
+                  "trainable_mel": "trainable mel", "dstft": "DSTFT"}
+
+
+def _setting(row: pd.Series, key: str, default):
+    """``config/<key>`` of one trial; ``default`` (the config default) where the experiment never set it."""
+    value = row.get(f"config/{key}")
+    return default if value is None or (not isinstance(value, str) and pd.isna(value)) else value
+
+
 def frontend_label(row: pd.Series) -> str:
     """A short name for the front-end of one trial (``config/*`` columns)."""
     kind = row["config/frontend"]
+    pcen = " + PCEN" if row.get("config/compression") == "pcen" else ""
     if kind == "gaussian":
-        return "DMEL trainable" if row["config/trainable"] else "DMEL fixed"
+        return ("DMEL trainable" if row["config/trainable"] else "DMEL fixed") + pcen
     if kind == "adastft":
-        learned = "window+kernels" if row["config/learn_kernels"] else "window" if row["config/learn_window"] else "fixed"
-        return f"Ada-STFT {learned}" + ("" if row["config/stft_window"] == "hann" else f" ({row['config/stft_window']})")
-    return "fixed mel (dB)" if pd.notna(row.get("config/top_db")) else "fixed mel"
+        learned = ("window+kernels" if _setting(row, "learn_kernels", False) else
+                   "window" if _setting(row, "learn_window", True) else "fixed")
+        window = _setting(row, "stft_window", "hann")
+        return f"Ada-STFT {learned}" + ("" if window == "hann" else f" ({window})") + pcen
+    if kind == "torchaudio_mel":
+        return ("fixed mel (dB)" if pd.notna(row.get("config/top_db")) else "fixed mel") + pcen
+    return FRONTEND_NAMES.get(kind, kind) + pcen
 
 
 def initial_window_ms(row: pd.Series) -> float:
@@ -221,6 +258,32 @@ def mean_std(values: pd.Series, scale: float = 100.0) -> str:
     return f"{v.mean():.1f} ± {v.std(ddof=1):.1f}"
 
 
+COST_COLUMN = "cost: s/trial, epochs (mean)"
+PAIRED_COST_COLUMN = "cost: s/trial, epochs (trainable; fixed)"
+
+
+def ended(df: pd.DataFrame) -> pd.DataFrame:
+    """The trials of ``df`` that ran to their end: finished, or stopped early by the scheduler."""
+    if "done" not in df:
+        return df
+    done = df["done"].fillna(False).astype(bool)
+    return df[done | df["stopped_early"].fillna(False).astype(bool)] if "stopped_early" in df else df[done]
+
+
+def cost(part: pd.DataFrame) -> str:
+    """``"<s> s, <epochs> ep"``: mean training time per trial (Tune's ``time_total_s``, seconds) and mean
+    epochs run (the trial's ``epoch`` + 1, else Tune's ``training_iteration``) over the trials of ``part``
+    that ended (:func:`ended`; an unfinished or errored trial has not paid its whole cost). ``"-"`` when
+    none ended, ``"not recorded"`` when the results hold no time."""
+    if "time_total_s" not in part:
+        return "not recorded"
+    done = ended(part)
+    epochs = done["epoch"] + 1 if "epoch" in done else done.get("training_iteration")
+    if done["time_total_s"].notna().sum() == 0 or epochs is None:
+        return "-"
+    return f"{done['time_total_s'].mean():.1f} s, {epochs.mean():.1f} ep"
+
+
 def count(part: pd.DataFrame) -> str:
     """``"finished/total"`` trials of ``part`` (every row counts as finished without a ``done`` column)."""
     return f"{len(finished(part))}/{len(part)}"
@@ -228,15 +291,17 @@ def count(part: pd.DataFrame) -> str:
 
 def trainable_vs_fixed(part: pd.DataFrame, acc_col: str, learned_col: str, fmt: str) -> dict:
     """Summary of one (model, initial window) group: learned window ``(min, max)`` over finished trainable
-    runs (``fmt`` formats one value), accuracy ``mean ± std`` of finished trainable and fixed runs, and
+    runs (``fmt`` formats one value), accuracy ``mean ± std`` of finished trainable and fixed runs,
     ``n``: ``"finished/total"`` of the trainable runs, then of the fixed ones (unfinished rows count in
-    the totals only)."""
+    the totals only), and ``cost``: :func:`cost` of the trainable runs, then of the fixed ones (the
+    column :data:`PAIRED_COST_COLUMN`)."""
     tr, fx = part[part["config/trainable"] == True], part[part["config/trainable"] == False]  # noqa: E712
     tr_done, fx_done = finished(tr), finished(fx)
     learned = (f"({tr_done[learned_col].min():{fmt}}, {tr_done[learned_col].max():{fmt}})"
                if len(tr_done) and tr_done[learned_col].notna().any() else "-")
     return {"learned": learned, "trainable": mean_std(tr_done[acc_col]) if acc_col in tr_done else "-",
-            "fixed": mean_std(fx_done[acc_col]) if acc_col in fx_done else "-", "n": f"{count(tr)}, {count(fx)}"}
+            "fixed": mean_std(fx_done[acc_col]) if acc_col in fx_done else "-", "n": f"{count(tr)}, {count(fx)}",
+            "cost": f"{cost(tr)}; {cost(fx)}"}
 
 
 def _latex_escape(text: str) -> str:
@@ -245,13 +310,24 @@ def _latex_escape(text: str) -> str:
     return "".join(special.get(c, c) for c in text)
 
 
+def _is_number(cell) -> bool:
+    try:
+        float(cell)
+        return True
+    except (TypeError, ValueError):
+        return False
+
+
 def write_table(df: pd.DataFrame, out_dir: Path, stem: str, caption: str, source: str | list[str] | None = None) -> None:
     """Write ``df`` as ``<stem>.md`` and ``<stem>.tex`` into ``out_dir``; ``source`` (see
     :func:`source_line`) is written under the table."""
     out_dir.mkdir(parents=True, exist_ok=True)
     sources = [source] if isinstance(source, str) else list(source or [])
     below = "".join(f"\n{line}\n" for line in sources)
-    (out_dir / f"{stem}.md").write_text(f"{caption}\n\n{df.to_markdown(index=False)}\n{below}")
+    # cells as computed ("94.0" stays "94.0"; tabulate would print it as 94), numbers right-aligned
+    align = ["right" if df[c].map(_is_number).all() else "left" for c in df.columns]
+    markdown = df.to_markdown(index=False, disable_numparse=True, colalign=align)
+    (out_dir / f"{stem}.md").write_text(f"{caption}\n\n{markdown}\n{below}")
     tex = df.to_latex(index=False, caption=caption, label=f"tab:{stem}").replace("±", r"$\pm$")
     if sources:
         note = "\n".join(r"\par\footnotesize " + _latex_escape(line) for line in sources)

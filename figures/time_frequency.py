@@ -10,7 +10,7 @@ import torch
 from corpora import synthetic
 from figures.dmel_paper import paper_figure
 from figures.plotting import lambda_curves, save
-from figures.results import finished, source_line, trainable_vs_fixed, write_table
+from figures.results import PAIRED_COST_COLUMN, finished, source_line, trainable_vs_fixed, write_table
 from models.frontends import GaussianSpectrogram
 
 SIGMA_REF = 6.38
@@ -53,6 +53,7 @@ def table4(df: pd.DataFrame, acc_col: str) -> pd.DataFrame:
         rows.append({
             "model": model, "λ_init": f"{init:.1f}", "learned λ (min, max)": ours["learned"],
             "trainable acc %": ours["trainable"], "fixed acc %": ours["fixed"], N_COLUMN: ours["n"],
+            PAIRED_COST_COLUMN: ours["cost"],
             "paper learned λ": paper[0] if paper else "-", "paper DSPEC %": paper[1] if paper else "-",
             "paper fixed %": paper[2] if paper else "-",
         })

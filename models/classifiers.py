@@ -16,6 +16,11 @@ from torchvision.models import resnet18
 from models.augment import SpecAugment
 from models.frontends import DMEL, AdaSTFT, AdaSTFTStack, FixedMel, GaussianSpectrogram
 from models.functional import ms_to_lambd
+from models.leaf import Leaf
+from models.pcen import PCENCompressed
+from models.sincnet import SincNet
+from models.trainable_mel import TrainableMel
+from models.varying_stft import VaryingSTFTMel
 
 
 class LinearHead(nn.Sequential):
@@ -187,7 +192,7 @@ class Classifier(nn.Module):
 
     def gaussian_spectrogram(self) -> GaussianSpectrogram | None:
         """The learnable-window layer inside the front-end, if there is one."""
-        fe = self.frontend
+        fe = self.frontend.frontend if isinstance(self.frontend, PCENCompressed) else self.frontend
         return fe.spectrogram if isinstance(fe, DMEL) else fe if isinstance(fe, GaussianSpectrogram) else None
 
 
@@ -207,13 +212,13 @@ def _torchaudio_mel(config: dict, feature: str, n_points: int, sample_rate: int 
     if feature != "mel":
         raise ValueError(f"frontend='torchaudio_mel' needs a mel model, not {config['model_name']!r}")
     return FixedMel(sample_rate, win_ms=config["fixed_win_ms"], hop_length=config["hop_length"],
-                    n_mels=config["n_mels"], top_db=config["top_db"])
+                    n_mels=config["n_mels"], top_db=config["top_db"], log=config["compression"] == "log")
 
 
 def _adastft(config: dict, feature: str, n_points: int, sample_rate: int | None) -> nn.Module:
     kwargs = dict(sample_rate=sample_rate, n_fft=config["n_fft"], hop_length=config["hop_length"],
                   learn_window=config["learn_window"], learn_kernels=config["learn_kernels"],
-                  n_mels=config["n_mels"] if feature == "mel" else None)
+                  n_mels=config["n_mels"] if feature == "mel" else None, log=config["compression"] == "log")
     windows = config["stft_window"].split("+")
     if len(windows) > 1:
         return AdaSTFTStack(windows=tuple(windows), **kwargs)
@@ -244,8 +249,64 @@ def _gaussian(config: dict, feature: str, n_points: int, sample_rate: int | None
                        trainable=config["trainable"], min_lambd=min_lambd, max_lambd=max_lambd,
                        lambd_param=config["lambd_param"])
     if feature == "mel":
-        return DMEL(sample_rate=sample_rate, n_mels=config["n_mels"], **spec_kwargs)
+        return DMEL(sample_rate=sample_rate, n_mels=config["n_mels"], log=config["compression"] == "log", **spec_kwargs)
     return GaussianSpectrogram(**spec_kwargs)
+
+
+def _mel_only(name: str, config: dict, feature: str, sample_rate: int | None) -> None:
+    """Raise unless ``feature`` is ``"mel"`` and there is a sample rate (the learnable filterbanks below
+    give ``(batch, n_mels, frames)`` in Hz-defined bands)."""
+    if feature != "mel":
+        raise ValueError(f"frontend={name!r} gives (batch, n_mels, frames): it needs a mel model, "
+                         f"not {config['model_name']!r}")
+    if not sample_rate:
+        raise ValueError(f"frontend={name!r} needs audio with a sample rate")
+
+
+def _sincnet(config: dict, feature: str, n_points: int, sample_rate: int | None) -> nn.Module:
+    """SincNet: ``n_mels`` sinc band-pass filters of ``sinc_window_ms`` (odd taps), energy every ``hop_length``."""
+    _mel_only("sincnet", config, feature, sample_rate)
+    kernel_size = int(round(config["sinc_window_ms"] * sample_rate / 1000)) // 2 * 2 + 1
+    return SincNet(sample_rate, n_filters=config["n_mels"], kernel_size=kernel_size,
+                   hop_length=config["hop_length"], log=config["compression"] == "log")
+
+
+def _trainable_mel(config: dict, feature: str, n_points: int, sample_rate: int | None) -> nn.Module:
+    """FixedMel's Hann STFT (``fixed_win_ms``) with a learnable mel filterbank."""
+    _mel_only("trainable_mel", config, feature, sample_rate)
+    return TrainableMel(sample_rate, win_ms=config["fixed_win_ms"], hop_length=config["hop_length"],
+                        n_mels=config["n_mels"], log=config["compression"] == "log")
+
+
+def _dstft(config: dict, feature: str, n_points: int, sample_rate: int | None) -> nn.Module:
+    """Gaussian-window STFT whose width varies per ``dstft_variation``: initial width ``init_window_ms``
+    (6 lambda, ms) or ``init_lambd`` (samples), floor ``min_lambd`` (samples), ceiling
+    ``dstft_max_window_ms`` (6 lambda, ms; ``None``: twice the initial width)."""
+    _mel_only("dstft", config, feature, sample_rate)
+    init_lambd = config["init_lambd"]
+    if config["init_window_ms"] is not None:
+        init_lambd = ms_to_lambd(config["init_window_ms"], sample_rate)
+    max_ms = config["dstft_max_window_ms"]
+    return VaryingSTFTMel(sample_rate, n_points, init_lambd, hop_length=config["hop_length"],
+                          n_mels=config["n_mels"], variation=config["dstft_variation"], min_lambd=config["min_lambd"],
+                          max_lambd=None if max_ms is None else ms_to_lambd(max_ms, sample_rate),
+                          log=config["compression"] == "log")
+
+
+def _leaf(config: dict, feature: str, n_points: int, sample_rate: int | None) -> nn.Module:
+    """LEAF: ``n_mels`` Gabor filters of ``leaf_window_ms`` at the full rate, pooling every ``hop_length``, sPCEN."""
+    _mel_only("leaf", config, feature, sample_rate)
+    return Leaf(sample_rate, n_filters=config["n_mels"], window_ms=config["leaf_window_ms"],
+                hop_length=config["hop_length"])
+
+
+def _efficientleaf(config: dict, feature: str, n_points: int, sample_rate: int | None) -> nn.Module:
+    """EfficientLEAF: LEAF's filters in ``efficientleaf_groups`` groups, each a strided convolution
+    (``efficientleaf_stride_factor``), then sPCEN."""
+    _mel_only("efficientleaf", config, feature, sample_rate)
+    return Leaf(sample_rate, n_filters=config["n_mels"], window_ms=config["leaf_window_ms"],
+                hop_length=config["hop_length"], n_groups=config["efficientleaf_groups"],
+                stride_factor=config["efficientleaf_stride_factor"])
 
 
 # The front-end registry: config["frontend"] -> builder(config, feature, n_points, sample_rate),
@@ -254,17 +315,35 @@ FRONTEND_BUILDERS = {
     "gaussian": _gaussian,
     "torchaudio_mel": _torchaudio_mel,
     "adastft": _adastft,
+    "sincnet": _sincnet,
+    "trainable_mel": _trainable_mel,
+    "dstft": _dstft,
+    "leaf": _leaf,
+    "efficientleaf": _efficientleaf,
 }
 FRONTENDS = tuple(FRONTEND_BUILDERS)
+COMPRESSIONS = ("log", "pcen")  # config["compression"]: the front-end's own log, or PCEN on its energies
+OWN_COMPRESSION = ("leaf", "efficientleaf")  # end in sPCEN: compression="pcen" is refused
 
 
 def build_frontend(config: dict, n_points: int, sample_rate: int | None) -> nn.Module:
     """The front-end ``config["frontend"]`` names, for ``model_name``'s feature, built for signals
-    of ``n_points`` samples at ``sample_rate`` Hz (``None`` for the synthetic data)."""
+    of ``n_points`` samples at ``sample_rate`` Hz (``None`` for the synthetic data).
+    ``compression="pcen"``: built without its log and wrapped in :class:`models.pcen.PCENCompressed`."""
     if config["frontend"] not in FRONTEND_BUILDERS:
         raise ValueError(f"unknown frontend {config['frontend']!r}; choose one of {FRONTENDS}")
+    if config["compression"] not in COMPRESSIONS:
+        raise ValueError(f"unknown compression {config['compression']!r}; choose one of {COMPRESSIONS}")
     feature = MODELS[config["model_name"]][0]
-    return FRONTEND_BUILDERS[config["frontend"]](config, feature, n_points, sample_rate)
+    frontend = FRONTEND_BUILDERS[config["frontend"]](config, feature, n_points, sample_rate)
+    if config["compression"] == "log":
+        return frontend
+    if config["frontend"] in OWN_COMPRESSION:
+        raise ValueError(f"frontend={config['frontend']!r} ends in its own sPCEN: use compression='log' "
+                         "(the default; it adds nothing to this front-end)")
+    with torch.no_grad():  # PCEN has one set of parameters per band of the front-end's output
+        n_bands = frontend(torch.zeros(1, n_points)).shape[-2]
+    return PCENCompressed(frontend, n_bands)
 
 
 def build_model(config: dict, n_points: int, n_classes: int, sample_rate: int | None = None) -> Classifier:

@@ -3,8 +3,9 @@
 * :class:`GaussianSpectrogram` (DSPEC): power spectrogram with a Gaussian window whose
   width ``lambd`` (samples) is a parameter; ``trainable=False`` is the fixed-resolution
   baseline (same module, same code path).
-* :class:`DMEL`: :class:`GaussianSpectrogram` composed with a cached mel filterbank and log.
-* :class:`FixedMel`: torchaudio's standard Hann-window ``MelSpectrogram`` plus the same log.
+* :class:`DMEL`: :class:`GaussianSpectrogram` composed with a cached mel filterbank and log
+  (``log=False``: the mel power, for a compression such as :class:`models.pcen.PCEN` after it).
+* :class:`FixedMel`: torchaudio's standard Hann-window ``MelSpectrogram`` plus the same log (or none).
 * :class:`AdaSTFT`: magnitude STFT whose window and DFT kernels are parameters, each learned
   or frozen by its own flag, then an optional mel projection and ``log10(1 + 10 x)``.
 * :class:`AdaSTFTStack`: several :class:`AdaSTFT` with different windows, stacked as channels.
@@ -104,6 +105,7 @@ class GaussianSpectrogram(nn.Module):
         else:
             self.log_lambd = nn.Parameter(torch.tensor(math.log(abs(init_lambd))), requires_grad=trainable)
         self._lambd_host = float(self.effective_lambd().detach())  # samples; read by geometry()
+        self.init_lambd = self._lambd_host  # samples, for drift()
         self.register_load_state_dict_post_hook(lambda module, _keys: module.refresh_geometry())
 
     @property
@@ -135,6 +137,13 @@ class GaussianSpectrogram(nn.Module):
             self.refresh_geometry()
 
     @torch.no_grad()
+    def drift(self) -> dict[str, float]:
+        """``lambd_change``: ``|lambda - lambda_0| / lambda_0`` (a host float; nothing for a fixed window)."""
+        if not self.window_parameter.requires_grad:
+            return {}
+        return {"lambd_change": abs(float(self.effective_lambd()) - self.init_lambd) / self.init_lambd}
+
+    @torch.no_grad()
     def refresh_geometry(self) -> None:
         """Read lambda (samples) back into the host copy that :meth:`geometry` uses."""
         self._lambd_host = float(self.effective_lambd())
@@ -160,6 +169,7 @@ class DMEL(nn.Module):
         sample_rate: Hz.
         n_mels: mel bands.
         f_min, f_max: filterbank range in Hz (``f_max`` defaults to ``sample_rate / 2``).
+        log: apply the log last; ``False`` returns the mel power spectrogram.
         **spec_kwargs: passed to :class:`GaussianSpectrogram` (``init_lambd`` in samples, ...).
 
     The filterbank is built once per n_fft and cached. A warning names the number of empty
@@ -168,16 +178,21 @@ class DMEL(nn.Module):
     """
 
     def __init__(self, sample_rate: int, n_mels: int = 64, f_min: float = 0.0, f_max: float | None = None,
-                 **spec_kwargs):
+                 log: bool = True, **spec_kwargs):
         super().__init__()
         self.spectrogram = GaussianSpectrogram(**spec_kwargs)
         self.sample_rate, self.n_mels, self.f_min, self.f_max = sample_rate, n_mels, f_min, f_max
+        self.log = log
         self._fbanks: dict[tuple, torch.Tensor] = {}
 
     @property
     def lambd(self) -> nn.Parameter:
         """The window's trained parameter (lambda in samples, or log lambda with ``lambd_param="log"``)."""
         return self.spectrogram.window_parameter
+
+    def drift(self) -> dict[str, float]:
+        """The window's :meth:`GaussianSpectrogram.drift`."""
+        return self.spectrogram.drift()
 
     def filterbank(self, n_fft: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
         key = (n_fft, device, dtype)
@@ -189,7 +204,8 @@ class DMEL(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         spec = self.spectrogram(x)
         _, n_fft = self.spectrogram.geometry()
-        return F.log_mel(spec, self.filterbank(n_fft, spec.device, spec.dtype))
+        fb = self.filterbank(n_fft, spec.device, spec.dtype)
+        return F.log_mel(spec, fb) if self.log else F.apply_filterbank(spec, fb)
 
 
 class FixedMel(nn.Module):
@@ -204,15 +220,18 @@ class FixedMel(nn.Module):
         n_mels: mel bands.
         remove_mean: subtract each example's mean first (as DMEL does).
         top_db: ``None`` for the natural log, else the dB range kept below each example's peak.
+        log: ``False`` skips the log (and needs ``top_db=None``): the mel power spectrogram.
 
     Input ``(batch, time)``; output ``(batch, n_mels, time // hop_length + 1)``.
     """
 
     def __init__(self, sample_rate: int, win_ms: float = 25.0, hop_length: int = 80, n_mels: int = 64,
-                 remove_mean: bool = True, top_db: float | None = None):
+                 remove_mean: bool = True, top_db: float | None = None, log: bool = True):
         super().__init__()
+        if not log and top_db is not None:
+            raise ValueError(f"top_db={top_db} is a dB floor: it needs log=True (compression='log')")
         win_length = int(round(win_ms * sample_rate / 1000))
-        self.remove_mean, self.top_db = remove_mean, top_db
+        self.remove_mean, self.top_db, self.log = remove_mean, top_db, log
         self.mel = torchaudio.transforms.MelSpectrogram(
             sample_rate=sample_rate, n_fft=F.next_power_of_2(win_length), win_length=win_length,
             hop_length=hop_length, n_mels=n_mels, power=2.0, center=True, pad_mode="constant",
@@ -221,6 +240,8 @@ class FixedMel(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.remove_mean:
             x = x - x.mean(dim=-1, keepdim=True)
+        if not self.log:
+            return self.mel(x)
         if self.top_db is None:
             return torch.log(self.mel(x) + F.LOG_EPS)
         # a (batch, 1, mel, frames) input makes torchaudio floor each example at its own peak

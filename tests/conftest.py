@@ -48,3 +48,19 @@ def s3(monkeypatch):
     fs.create_dir("results")
     yield endpoint, fs
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def tiny_experiment(root, tmp_path_factory) -> Path:
+    """A finished time_frequency experiment run by main.py (``TINY_GRID``: 8 trials of 2 epochs on 150
+    signals, about 20 s), run once per pytest session; returns the storage folder (the experiment is
+    ``<storage>/time_frequency``). Tests only read it (copy it to change it)."""
+    import subprocess
+
+    from tests.fixtures import TINY_GRID
+
+    storage = tmp_path_factory.mktemp("tiny") / "rr"
+    run = subprocess.run([sys.executable, "main.py", *TINY_GRID, f"--ray_root_dir={storage}"], cwd=root,
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    return storage

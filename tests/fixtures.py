@@ -43,3 +43,10 @@ def make_fsdd_zip(path: Path, takes: int = 3) -> dict[str, str]:
             zf.writestr(f"{TOP}/recordings/{wav.name}", data)
             checksums[f"recordings/{wav.name}"] = hashlib.sha256(data).hexdigest()
     return checksums
+
+
+# The one small time_frequency grid that the table, storage, TensorBoard and report tests all read
+# (conftest's session fixture ``tiny_experiment`` runs it once).
+TINY_GRID = ["--name=time_frequency", "--num_cpus=2", "--num_samples=2", "--max_epochs=2", "--set", "n_samples=150",
+             "--set", 'model_name="linear_net"', "--set", "init_lambd=[1.276,31.9]"]
+TINY_TRIALS = 8  # linear_net x trainable/fixed x lambda 1.276/31.9 x seeds 0, 1

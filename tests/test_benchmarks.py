@@ -25,3 +25,29 @@ def test_tune_overhead_runs_both_ways(root):
     out = bench(root, "bench_tune_overhead.py", "--epochs", "3", "--n_samples", "150")
     assert "run_trial alone:" in out and "through Tune:" in out and "Tune overhead:" in out
     assert "persisted by Tune" in out
+
+
+def test_frontend_bench_covers_the_registry(root):
+    """The benchmark's default front-ends are the registry's; named ones each get a row (a number or
+    ``fails``) in both tables, at a tiny size (three of them: every case is a process of its own)."""
+    import importlib.util
+
+    from models.classifiers import FRONTEND_BUILDERS
+
+    spec = importlib.util.spec_from_file_location("bench_frontend", root / "benchmarks/bench_frontend.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.FRONTEND_BUILDERS is FRONTEND_BUILDERS  # --frontends defaults to list(FRONTEND_BUILDERS)
+    named = ["gaussian", "torchaudio_mel", "efficientleaf"]
+    out = bench(root, "bench_frontend.py", "--settings", "fsdd", "synthetic", "--repeats", "1", "--batch", "2",
+                "--n_points", "1200", "--frontends", *named)
+    tables = [t for t in out.split("\n\n") if t.startswith("| forward + backward") or t.startswith("| peak memory")]
+    assert len(tables) == 2
+    for table in tables:
+        rows = {line.split("|")[1].strip(): line.split("|")[2:-1] for line in table.splitlines()[2:]}
+        assert set(named) <= set(rows)
+        assert len(rows["gaussian"]) == 4  # fsdd 10, 35, 300 ms and synthetic
+        assert all(cell.strip() != "fails" for cell in rows["gaussian"])
+        assert all(cell.strip() != "fails" for cell in rows["torchaudio_mel"][:3])
+        assert all(cell.strip() != "fails" for cell in rows["efficientleaf"][:3])
+    assert "torchaudio_mel at synthetic: does not build" in out

@@ -241,3 +241,23 @@ def test_log_parameter_state_dict_round_trip_refreshes_geometry():
     b = GaussianSpectrogram(100.0, n_points=5500, hop_length=80, window_mode="optimized", lambd_param="log")
     b.load_state_dict(a.state_dict())
     assert set(a.state_dict()) == {"log_lambd"} and b.geometry() == a.geometry() == (128, 128)
+
+
+def test_dmel_drift_is_the_relative_change_of_lambda():
+    """lambda 20 -> 25 samples is a drift of 0.25; a fixed window reports none."""
+    layer = DMEL(sample_rate=8000, n_mels=16, init_lambd=20.0, n_points=800, hop_length=80, window_mode="optimized")
+    assert layer.drift() == {"lambd_change": 0.0}
+    with torch.no_grad():
+        layer.lambd.fill_(25.0)
+    assert layer.drift() == {"lambd_change": pytest.approx(0.25)}
+    fixed = DMEL(sample_rate=8000, n_mels=16, init_lambd=20.0, n_points=800, hop_length=80, trainable=False)
+    assert fixed.drift() == {}
+
+
+def test_float32_lambda_of_a_power_of_two_window_keeps_its_length():
+    """GTZAN's 46.4 ms = 1024 samples at 22,050 Hz: lambda = 1024 / 6 in float32 is 170.66667, 6 lambda
+    1024.00003; the window is 1024 samples (it was 2048)."""
+    lambd = float(torch.tensor(1024 / 6, dtype=torch.float32))
+    assert 6 * lambd > 1024
+    assert F.window_geometry(lambd, 661500, "optimized") == (1024, 1024)
+    assert F.window_geometry(1025 / 6, 661500, "optimized") == (2048, 2048)

@@ -19,7 +19,8 @@ def test_gtzan_grid_and_figures(root, tmp_path):
     data = make_gtzan(tmp_path / "gtzan", per_split=1)
     run = main_py(root, "--name=gtzan", "--num_cpus=2", "--max_epochs=1", f"--ray_root_dir={tmp_path}/rr",
                   f"--data_dir={data}", "--set", "sample_rate=8000", "--set", "clip_seconds=1.2",
-                  "--set", "n_mels=32", "--set", "batch_size=8", "--set", f"cache_dir={tmp_path}/cache", timeout=600)
+                  "--set", "n_mels=32", "--set", "batch_size=8", "--set", f"cache_dir={tmp_path}/cache",
+                  "--set", "model_name=mel_conv_net", timeout=600)  # plumbing: a small head, not ResNet18
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
     assert "18 trials finished, 0 unfinished, 0 errored" in run.stdout
     dirs = trial_dirs(tmp_path / "rr" / "gtzan")

@@ -1,26 +1,17 @@
 """produce_figures.py reads experiments from a URI (file://, and S3 through moto's local server) as from a folder."""
-import subprocess
-import sys
-
 import pandas as pd
 import pyarrow.fs
 import pytest
 
 import produce_figures
 from figures.results import display_location, experiment_location, load_experiment, summed_confusion
-
-TINY = ["--name=time_frequency", "--num_cpus=2", "--set", "n_samples=150", "--set", 'model_name="linear_net"',
-        "--max_epochs=2", "--set", "init_lambd=[1.276,31.9]"]
+from tests.fixtures import TINY_TRIALS
 
 
 @pytest.fixture(scope="module")
-def storage(root, tmp_path_factory):
-    """A finished 4-trial time_frequency experiment in ``<storage>/time_frequency`` (a local folder)."""
-    rr = tmp_path_factory.mktemp("storage") / "rr"
-    run = subprocess.run([sys.executable, "main.py", *TINY, f"--ray_root_dir={rr}"], cwd=root,
-                         capture_output=True, text=True, timeout=300)
-    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-    return rr
+def storage(tiny_experiment):
+    """The session's finished time_frequency experiment in ``<storage>/time_frequency`` (a local folder)."""
+    return tiny_experiment
 
 
 def tables(results_dir):
@@ -57,7 +48,7 @@ def test_file_uri_gives_the_same_tables(storage, tmp_path, capsys):
     assert "test_time_frequency.md" in local and "| linear_net |" in local["test_time_frequency.md"]
     assert uri == local
     assert sources(tmp_path / "results1") == [sources(tmp_path / "results1")[0]]
-    assert sources(tmp_path / "results1")[0].startswith(f"Source: file://{storage}/time_frequency; 4 of 4 trials")
+    assert sources(tmp_path / "results1")[0].startswith(f"Source: file://{storage}/time_frequency; {TINY_TRIALS} of {TINY_TRIALS} trials")
     # a missing experiment is skipped with the same message either way
     assert f"audio_mnist: no experiment at {storage}/audio_mnist; skipped (run main.py --name=audio_mnist)" in local_out
     assert (f"audio_mnist: no experiment at file://{storage}/audio_mnist; skipped (run main.py --name=audio_mnist)"
@@ -67,10 +58,10 @@ def test_file_uri_gives_the_same_tables(storage, tmp_path, capsys):
 def test_checkpoint_files_through_a_uri(storage):
     df, histories = load_experiment(storage / "time_frequency")
     df_uri, histories_uri = load_experiment(f"file://{storage}/time_frequency")
-    assert len(df) == 4 and len(histories_uri) == 4
+    assert len(df) == TINY_TRIALS and len(histories_uri) == TINY_TRIALS
     pd.testing.assert_frame_equal(df, df_uri)
     confusion = summed_confusion(df_uri)
-    assert confusion is not None and confusion.to_numpy().sum() == 4 * 30  # 4 trials x 30 test signals
+    assert confusion is not None and confusion.to_numpy().sum() == TINY_TRIALS * 30  # 30 test signals per trial
     pd.testing.assert_frame_equal(confusion, summed_confusion(df))
 
 

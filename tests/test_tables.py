@@ -15,7 +15,8 @@ import pytest
 
 import produce_figures
 from figures.music import best_configuration, comparison_table
-from figures.results import initial_window_ms, mean_std, source_line, summed_confusion, trainable_vs_fixed
+from figures.results import COST_COLUMN, PAIRED_COST_COLUMN, cost, initial_window_ms, mean_std, source_line, \
+    summed_confusion, trainable_vs_fixed
 from models.functional import lambd_to_ms, ms_to_lambd
 from training.provenance import code_version
 
@@ -38,45 +39,65 @@ def test_mean_std_one_sample_and_nan():
     assert mean_std(pd.Series([math.nan])) == "-"
 
 
-def _dmel(trainable, acc, lambd, done=True, model="m"):
-    return {"config/trainable": trainable, "acc": acc, "lambd": lambd, "done": done, "config/model_name": model}
+def _dmel(trainable, acc, lambd, done=True, model="m", seconds=10.0, epoch=4):
+    return {"config/trainable": trainable, "acc": acc, "lambd": lambd, "done": done, "config/model_name": model,
+            "time_total_s": seconds, "epoch": epoch}
 
 
 def test_trainable_vs_fixed_pairs_and_learned_range():
-    part = pd.DataFrame([_dmel(True, 0.9, 4.0), _dmel(True, 0.8, 6.5), _dmel(True, 0.7, 5.25),
-                         _dmel(False, 0.6, 1.3), _dmel(False, 0.4, 1.3)])
+    part = pd.DataFrame([_dmel(True, 0.9, 4.0, seconds=12.0, epoch=9), _dmel(True, 0.8, 6.5, seconds=18.0, epoch=4),
+                         _dmel(True, 0.7, 5.25, seconds=3.0, epoch=1),
+                         _dmel(False, 0.6, 1.3, seconds=2.5), _dmel(False, 0.4, 1.3, seconds=3.0, epoch=6)])
     out = trainable_vs_fixed(part, "acc", "lambd", ".1f")
     assert out["trainable"] == "80.0 ± 10.0"
     assert out["fixed"] == "50.0 ± 14.1"
     assert out["learned"] == "(4.0, 6.5)"  # over trainable runs only: the fixed 1.3 never enters
     assert out["n"] == "3/3, 2/2"
+    # trainable: (12 + 18 + 3) / 3 = 11 s, epochs run (10 + 5 + 2) / 3 = 5.67; fixed: 2.75 s, (5 + 7) / 2 = 6
+    assert out["cost"] == "11.0 s, 5.7 ep; 2.8 s, 6.0 ep"
 
 
 def test_trainable_vs_fixed_leaves_unfinished_out_but_counts_them():
-    part = pd.DataFrame([_dmel(True, 0.9, 4.0), _dmel(True, 0.1, 99.0, done=False), _dmel(False, 0.6, 1.3),
-                         _dmel(False, math.nan, math.nan, done=False)])
+    part = pd.DataFrame([_dmel(True, 0.9, 4.0), _dmel(True, 0.1, 99.0, done=False, seconds=500.0),
+                         _dmel(False, 0.6, 1.3, seconds=1.0, epoch=0),
+                         _dmel(False, math.nan, math.nan, done=False, seconds=math.nan, epoch=math.nan)])
     out = trainable_vs_fixed(part, "acc", "lambd", ".0f")
-    assert out == {"learned": "(4, 4)", "trainable": "90.0", "fixed": "60.0", "n": "1/2, 1/2"}
+    assert out == {"learned": "(4, 4)", "trainable": "90.0", "fixed": "60.0", "n": "1/2, 1/2",
+                   "cost": "10.0 s, 5.0 ep; 1.0 s, 1.0 ep"}  # the unfinished 500 s never enters
     only_fixed = trainable_vs_fixed(part[part["config/trainable"] == False], "acc", "lambd", ".1f")  # noqa: E712
     assert only_fixed["learned"] == "-" and only_fixed["trainable"] == "-"
 
 
-def _music(fe, init, panel, acc, ms=math.nan, done=True, ckpt=None):
+def _music(fe, init, panel, acc, ms=math.nan, done=True, ckpt=None, seconds=60.0, epoch=9):
     return {"frontend": fe, "init_ms": init, "config/split_parts": panel, "acc": acc, "best_lambd_ms": ms,
-            "done": done, "checkpoint_dir": ckpt}
+            "done": done, "checkpoint_dir": ckpt, "time_total_s": seconds, "epoch": epoch}
 
 
 def test_comparison_table_cells():
-    df = pd.DataFrame([_music("DMEL trainable", 25.0, 1, 0.5, 30.4), _music("DMEL trainable", 25.0, 1, 0.7, 41.6),
-                       _music("DMEL trainable", 25.0, 1, 0.0, 500.0, done=False),
+    df = pd.DataFrame([_music("DMEL trainable", 25.0, 1, 0.5, 30.4, seconds=100.0, epoch=19),
+                       _music("DMEL trainable", 25.0, 1, 0.7, 41.6, seconds=50.0, epoch=9),
+                       _music("DMEL trainable", 25.0, 1, 0.0, 500.0, done=False, seconds=7.0, epoch=0),
                        _music("fixed mel", 25.0, 1, 0.6), _music("fixed mel", 25.0, 3, 0.8)])
     table = comparison_table(df, "config/split_parts", "split_parts", {"acc": "acc %", "nope": "absent %"})
     rows = {(r["front-end"], r["split_parts"]): r for r in table.to_dict("records")}
     dmel = rows[("DMEL trainable", "1")]
     assert dmel["acc %"] == "60.0 ± 14.1" and dmel["learned (ms, min-max)"] == "(30, 42)"
     assert dmel["n finished/total"] == "2/3" and dmel["init (ms)"] == "25" and dmel["absent %"] == "not recorded"
+    assert dmel[COST_COLUMN] == "75.0 s, 15.0 ep"  # (100 + 50) / 2 s, (20 + 10) / 2 epochs; unfinished left out
+    assert rows[("fixed mel", "3")][COST_COLUMN] == "60.0 s, 10.0 ep"
     assert rows[("fixed mel", "1")]["learned (ms, min-max)"] == "-" and rows[("fixed mel", "3")]["acc %"] == "80.0"
     assert len(table) == 3
+
+
+def test_cost_counts_trials_stopped_early_and_falls_back_to_training_iteration():
+    df = pd.DataFrame({"done": [True, False, False, False], "stopped_early": [False, True, False, False],
+                       "time_total_s": [30.0, 6.0, 900.0, math.nan], "epoch": [9, 1, 50, math.nan]})
+    # the finished (30 s, 10 epochs) and the stopped (6 s, 2 epochs) trial: 18 s, 6 epochs; unfinished left out
+    assert cost(df) == "18.0 s, 6.0 ep"
+    by_iteration = df.drop(columns="epoch").assign(training_iteration=[10, 2, 51, math.nan])
+    assert cost(by_iteration) == "18.0 s, 6.0 ep"
+    assert cost(df[df["done"] == False].assign(stopped_early=False)) == "-"  # noqa: E712 - nothing ended
+    assert cost(df.drop(columns="time_total_s")) == "not recorded"
 
 
 def test_best_configuration_by_mean_over_finished():
@@ -160,6 +181,14 @@ def read_trials(exp: Path) -> list[dict]:
     return out
 
 
+def cost_cell(rows: list[dict]) -> str:
+    """The cost cell by hand: mean time_total_s and mean epochs run (epoch + 1) of the trials' last rows."""
+    if not rows:
+        return "-"
+    return (f"{np.mean([r['time_total_s'] for r in rows]):.1f} s, "
+            f"{np.mean([r['epoch'] + 1 for r in rows]):.1f} ep")
+
+
 def fmt(values):
     v = np.array(values, dtype=float) * 100
     if len(v) == 1:
@@ -195,6 +224,8 @@ def test_markdown_table_equals_independent_recomputation(experiment, tmp_path):
             learned = [r["best_lambd_est"] for r in tr]
             assert row["learned λ (min, max)"] == f"({min(learned):.1f}, {max(learned):.1f})"
             assert row["n finished/total (trainable, fixed)"] == f"{len(tr)}/{len(tr)}, {len(fx)}/{len(fx)}" == "2/2, 2/2"
+            assert row[PAIRED_COST_COLUMN] == f"{cost_cell(tr)}; {cost_cell(fx)}", (split, row)
+            assert all(r["epoch"] + 1 == r["training_iteration"] == 2 for r in tr + fx)  # the epochs count
             assert row["model"] == "linear_net"
 
 
@@ -307,6 +338,8 @@ def test_partial_and_broken_experiment(broken, experiment, tmp_path, capsys):
             n = [f"{sum(t['config']['trainable'] == tr for t in group)}/"
                  f"{sum(t['config']['trainable'] == tr for t in total)}" for tr in (True, False)]
             assert row["n finished/total (trainable, fixed)"] == ", ".join(n)
+            kept_last = [[t["last"] for t in group if t["config"]["trainable"] == tr] for tr in (True, False)]
+            assert row[PAIRED_COST_COLUMN] == "; ".join(cost_cell(rows) for rows in kept_last)
         assert len(trials) == 8
 
 

@@ -9,7 +9,7 @@ DEFAULTS = {
     "seed": 0,                         # seeds Python, NumPy, torch and the data
     # model
     "model_name": "linear_net",        # see models.classifiers.MODELS
-    "frontend": "gaussian",            # gaussian (DSPEC/DMEL) | torchaudio_mel (fixed Hann)
+    "frontend": "gaussian",            # gaussian (DSPEC/DMEL) | torchaudio_mel (fixed Hann) | sincnet | trainable_mel | dstft (mel models)
     "trainable": True,                 # learn lambda; False = fixed-resolution baseline
     "init_lambd": 6.38,                # initial window std, samples
     "init_window_ms": None,            # initial window length 6 lambda in ms (overrides init_lambd; needs audio)
@@ -21,12 +21,19 @@ DEFAULTS = {
     "normalize_window": True,          # unit-energy window (the paper code's behaviour)
     "hop_length": 1,                   # samples
     "n_mels": 64,
-    "fixed_win_ms": 25.0,              # torchaudio_mel window, ms
+    "fixed_win_ms": 25.0,              # torchaudio_mel and trainable_mel Hann window, ms
     "top_db": None,                    # torchaudio_mel: None = log(. + 1e-10); a number = dB floored top_db below the max
     "n_fft": 1024,                     # adastft: DFT size = window length, samples
     "stft_window": "hann",             # adastft: scipy.signal window name; "hann+hamming+blackman" = one channel each
     "learn_window": True,              # adastft: learn the window coefficients
     "learn_kernels": False,            # adastft: learn the complex DFT kernels
+    "sinc_window_ms": 16.0,            # sincnet: band-pass filter length, ms (rounded to an odd number of taps; SincNet: 251 taps at 16 kHz)
+    "dstft_variation": "time",         # dstft: the Gaussian window width varies per frame (time) | per FFT bin (frequency) | both (time_frequency) | none (one width); starts at init_window_ms (6 lambda, ms) or init_lambd
+    "dstft_max_window_ms": None,       # dstft: ceiling on every window 6 lambda, ms, fixing n_fft = next power of two (None: twice the initial window)
+    "compression": "log",              # log: each front-end's own log (today's) | pcen: learnable PCEN (log-space per-band s, alpha, delta, r) on its energies; not for leaf/efficientleaf (they end in sPCEN)
+    "leaf_window_ms": 25.0,            # leaf/efficientleaf: Gabor filter and pooling window, ms (odd number of samples; LEAF: 25)
+    "efficientleaf_groups": 8,         # efficientleaf: filter groups, each one strided convolution (EfficientLEAF "8G-opt": 8)
+    "efficientleaf_stride_factor": 16.0,  # efficientleaf: a group's convolution stride, samples, is at most this times pi / its highest centre frequency (rad/sample); 1 = Nyquist (EfficientLEAF "opt": 16)
     "standardize": False,              # standardise each example's front-end output (zero mean, unit std)
     "specaugment_freq": 0,             # SpecAugment: widest frequency mask, bins (0 = off); training only
     "specaugment_time": 0,             # SpecAugment: widest time mask, frames (0 = off); training only

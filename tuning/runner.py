@@ -1,10 +1,21 @@
-"""Assemble a grid from a named search space and run it with Ray Tune, resuming when possible.
+"""Assemble a grid or a search from a named search space and run it with Ray Tune, resuming when possible.
 
 The experiment lives in ``<storage>/<name>``, where ``storage`` is a local path (made absolute) or
 a URI (``s3://bucket/prefix``, ``file:///abs/path``) handed to Tune unchanged. Rerunning the same
 command restores it with ``Tuner.restore`` (finished trials kept, unfinished ones continued from
 their last checkpoint); a new ``Tuner`` would silently start over. A trial that fails (its node
 dies, its process is killed) is restarted from its last checkpoint up to ``max_failures`` times.
+
+How the space is explored (:class:`Search`): ``grid`` runs every combination of the ``grid_search`` axes,
+``num_samples`` times (seeds ``0..num_samples-1``, a grid axis); ``random`` (Tune's random sampler) and
+``optuna`` (TPE through Ray's ``OptunaSearch``) draw ``num_samples`` trials from the space's distributions
+(``tune.loguniform``, ``tune.uniform``, ``tune.choice``, ...), every trial with the space's one ``seed``. A
+searched space may not have grid axes (Ray cannot mix ``grid_search`` with a searcher): that is a
+:class:`ConfigError` naming them. The scheduler ``asha`` stops trials whose ``best_valid_loss`` (the loss the
+trial selects its best epoch by) trails at a rung; ``fifo`` lets every trial run to its end.
+
+An experiment may have parts (``search_spaces.PARTS``): several Tune runs, each in ``<name>/<part>``,
+started in order by one command (:func:`build_parts`).
 """
 from __future__ import annotations
 
@@ -12,9 +23,12 @@ import ast
 import itertools
 import json
 import os
+import re
+from dataclasses import dataclass
 from pathlib import Path
 
 from ray import tune
+from ray.tune.search.sample import Categorical, Domain
 
 import search_spaces
 from training.config import is_variant, resolve_config
@@ -25,39 +39,103 @@ from tuning.storage import display, experiment_location, is_uri, read_text, spli
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SPACE_FILE = "harness_space.json"  # the param space an experiment was started with
+SEARCHES = ("grid", "random", "optuna")
+SCHEDULERS = ("fifo", "asha")
+METRIC, MODE = "best_valid_loss", "min"  # what searchers and ASHA optimise: the loss early stopping selects by
+ASHA_REDUCTION = 3  # ASHA keeps the best third of the trials at each rung
 
 
 class ConfigError(ValueError):
     """A user mistake in the command line or search space; the message says what to do."""
 
 
+@dataclass(frozen=True)
+class Search:
+    """How one Tune run explores its space.
+
+    ``algorithm``: grid | random | optuna. ``scheduler``: fifo | asha. ``num_samples``: trials drawn by
+    a search (a grid's repetitions are its seed axis, made by :func:`build_space`). ``seed``: the
+    searcher's random state, so the same command draws the same trials.
+    """
+    algorithm: str = "grid"
+    scheduler: str = "fifo"
+    num_samples: int = 1
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.algorithm not in SEARCHES:
+            raise ConfigError(f"unknown search {self.algorithm!r}; choose one of {', '.join(SEARCHES)}")
+        if self.scheduler not in SCHEDULERS:
+            raise ConfigError(f"unknown scheduler {self.scheduler!r}; choose one of {', '.join(SCHEDULERS)}")
+        if self.num_samples < 1:
+            raise ConfigError(f"--num_samples must be at least 1, got {self.num_samples}")
+
+    def describe(self) -> str:
+        if self.algorithm == "grid":
+            return f"grid search, {self.scheduler} scheduler"
+        return (f"{self.algorithm} search of {self.num_samples} trials (searcher seed {self.seed}), "
+                f"{self.scheduler} scheduler")
+
+
+@dataclass
+class Part:
+    """One Tune run of an experiment: ``name`` is its folder under the storage (``<experiment>`` or
+    ``<experiment>/<part>``), ``space`` its param space, ``search`` how it is explored."""
+    name: str
+    space: dict
+    search: Search
+
+
+DISTRIBUTIONS = ("uniform", "loguniform", "randint", "lograndint", "choice")  # --set key=loguniform(1, 30)
+
+
 def parse_overrides(items: list[str]) -> dict:
-    """``["key=value", ...]`` -> dict. Values are Python literals (``True``, ``1e-3``, ``[1, 2]``)
-    or plain strings; a list becomes a grid axis."""
+    """``["key=value", ...]`` -> dict. Values are Python literals (``True``, ``1e-3``, ``[1, 2]``),
+    a distribution for a search (``loguniform(5, 500)``, ``uniform(0, 1)``, ``randint(1, 8)``,
+    ``choice([16, 32])``: Tune's function of that name), or plain strings; a list becomes a grid axis."""
     out = {}
     for item in items:
         if "=" not in item:
             raise ConfigError(f"--set expects key=value, got {item!r}")
         key, raw = item.split("=", 1)
-        try:
-            value = ast.literal_eval(raw)
-        except (ValueError, SyntaxError):
-            value = raw
-        out[key.strip()] = value
+        out[key.strip()] = _parse_value(raw.strip())
     return out
 
 
-def build_space(name: str, max_epochs: int, num_samples: int, overrides: dict | None = None,
-                data_dir: str | None = None) -> dict:
-    """The param space: the named grid, overrides applied, ``seed`` in ``0..num_samples-1``.
+def _parse_value(raw: str):
+    call = re.fullmatch(r"(\w+)\((.*)\)", raw, re.S)
+    if call and call.group(1) in DISTRIBUTIONS:
+        try:
+            args = ast.literal_eval(f"({call.group(2)},)")
+            return getattr(tune, call.group(1))(*args)
+        except (ValueError, SyntaxError, TypeError, AssertionError) as err:
+            raise ConfigError(f"cannot read the distribution {raw!r}: {err}") from None
+    try:
+        return ast.literal_eval(raw)
+    except (ValueError, SyntaxError):
+        return raw
 
-    Seeds are a grid axis, so sample ``k`` of every configuration is seeded ``k`` and the
-    trainable and fixed runs of one seed see the same data.
+
+def build_space(name: str, max_epochs: int, num_samples: int, overrides: dict | None = None,
+                data_dir: str | None = None, search: str = "grid", part: str | None = None) -> dict:
+    """The param space: the named space (its part ``part`` for an experiment of parts), overrides applied.
+
+    A grid (``search="grid"``) gets ``seed`` as a grid axis in ``0..num_samples-1``, so sample ``k`` of
+    every configuration is seeded ``k`` and the trainable and fixed runs of one seed see the same data;
+    it may not hold distributions. A search keeps the space's single ``seed`` (default 0) for every trial
+    (its ``num_samples`` trials are drawn by the searcher) and may not hold grid axes. Either mistake is a
+    :class:`ConfigError` naming the keys and the fix.
     """
     try:
         space = search_spaces.get_space(name, max_epochs)
     except KeyError as err:
         raise ConfigError(err.args[0]) from None
+    parts = search_spaces.PARTS.get(search_spaces.canonical_name(name))
+    if parts is not None:
+        if part not in parts:
+            raise ConfigError(f"{name!r} is an experiment of parts ({', '.join(parts)}); "
+                              "name one (build_parts runs all)")
+        space = space[part]
     for key, value in (overrides or {}).items():
         in_variants = [axis for axis, v in space.items() if is_variant(axis) and isinstance(v, dict)
                        and any(key in option for option in v.get("grid_search", []))]
@@ -68,7 +146,23 @@ def build_space(name: str, max_epochs: int, num_samples: int, overrides: dict | 
             options = space[axis]["grid_search"]
             space[axis] = tune.grid_search([{**o, key: value} if key in o else o for o in options])
         space[key] = tune.grid_search(value) if isinstance(value, list) else value
-    space["seed"] = tune.grid_search(list(range(num_samples)))
+    grid_keys = sorted(k for k, v in space.items() if _is_grid(v))
+    distributions = sorted(k for k, v in space.items() if isinstance(v, Domain))
+    if search == "grid":
+        if distributions:
+            raise ConfigError(f"{name!r} declares distributions ({', '.join(distributions)}); a grid cannot "
+                              "sample them: use --search=random or --search=optuna, or give each a single value "
+                              "with --set KEY=VALUE")
+        space["seed"] = tune.grid_search(list(range(num_samples)))
+    else:
+        if grid_keys:
+            raise ConfigError(f"--search={search} cannot explore grid axes ({', '.join(grid_keys)}) of {name!r}: "
+                              "Ray Tune cannot mix grid_search with a searcher. Give each a single value with "
+                              "--set KEY=VALUE (one command per value), or use --search=grid")
+        if not distributions:
+            raise ConfigError(f"--search={search}: {name!r} declares no distribution to search "
+                              "(tune.loguniform, tune.choice, ... in search_spaces.py); use --search=grid")
+        space.setdefault("seed", 0)
     if data_dir is not None:
         space["data_dir"] = str(Path(data_dir).resolve())
     try:
@@ -79,17 +173,70 @@ def build_space(name: str, max_epochs: int, num_samples: int, overrides: dict | 
     return space
 
 
+def build_parts(name: str, max_epochs: int, num_samples: int, overrides: dict | None = None,
+                search: str | None = None, scheduler: str | None = None, search_seed: int = 0) -> list[Part]:
+    """The Tune runs one ``main.py --name=<name>`` command starts, in order.
+
+    A plain space is one part in ``<name>``, explored with ``search`` (default grid) and ``scheduler``
+    (default fifo). An experiment of parts (``search_spaces.PARTS``) has one per part in ``<name>/<part>``,
+    each with its declared search, scheduler and samples; ``search``/``scheduler``, when given, replace
+    the declared ones of the parts that search (its grid parts stay grids).
+    """
+    canonical = search_spaces.canonical_name(name)
+    declared = search_spaces.PARTS.get(canonical)
+    if declared is None:
+        how = Search(search or "grid", scheduler or "fifo", num_samples, search_seed)
+        return [Part(canonical, build_space(name, max_epochs, num_samples, overrides, search=how.algorithm), how)]
+    parts = []
+    for part, (part_search, part_scheduler, samples) in declared.items():
+        if part_search != "grid":
+            part_search, part_scheduler = search or part_search, scheduler or part_scheduler
+        how = Search(part_search, part_scheduler, samples or num_samples, search_seed)
+        space = build_space(name, max_epochs, how.num_samples, overrides, search=how.algorithm, part=part)
+        parts.append(Part(f"{canonical}/{part}", space, how))
+    return parts
+
+
+def _is_grid(value) -> bool:
+    return isinstance(value, dict) and "grid_search" in value
+
+
 def expand_grid(space: dict) -> list[dict]:
     """Every resolved trial config of ``space`` (the product of its ``grid_search`` axes), in
-    Tune's order up to permutation; raises ``KeyError`` for an unknown key."""
-    axes = {k: v["grid_search"] for k, v in space.items() if isinstance(v, dict) and "grid_search" in v}
+    Tune's order up to permutation; raises ``KeyError`` for an unknown key.
+
+    A distribution counts as an axis of the values a trial can get at its edges: a ``tune.choice``
+    its categories, a numeric one its bounds, so checks and data preparation see every extreme.
+    """
+    axes = {k: v["grid_search"] for k, v in space.items() if _is_grid(v)}
+    axes.update({k: _edges(v) for k, v in space.items() if isinstance(v, Domain)})
     fixed = {k: v for k, v in space.items() if k not in axes}
     return [resolve_config({**fixed, **dict(zip(axes, combo))}) for combo in itertools.product(*axes.values())]
 
 
-def _space_repr(space: dict) -> str:
-    return json.dumps({k: (v if not isinstance(v, dict) else v.get("grid_search", v)) for k, v in space.items()},
-                      sort_keys=True, default=str)
+def _edges(domain: Domain) -> list:
+    """The categories of a ``tune.choice``, the bounds of a numeric distribution."""
+    return list(domain.categories) if isinstance(domain, Categorical) else [domain.lower, domain.upper]
+
+
+def _domain_repr(domain: Domain) -> str:
+    """A distribution as stable text (``Float(5.0, 500.0) LogUniform``), the same in every process."""
+    sampler = domain.get_sampler()
+    kind = type(sampler).__name__.lstrip("_")
+    if hasattr(sampler, "q"):  # quantized: the inner sampler and the step
+        kind = f"{type(sampler.sampler).__name__.lstrip('_')} q={sampler.q}"
+    values = domain.categories if isinstance(domain, Categorical) else domain.domain_str
+    return f"{type(domain).__name__}{values} {kind}"
+
+
+def _space_repr(space: dict, search: Search | None = None) -> str:
+    """The space (and, for a search or a scheduler, how it is explored) as stable text: what a rerun
+    compares to tell whether it is the experiment that was started."""
+    flat = {k: (v["grid_search"] if _is_grid(v) else _domain_repr(v) if isinstance(v, Domain) else v)
+            for k, v in space.items()}
+    if search is not None and search != Search(num_samples=search.num_samples, seed=search.seed):
+        flat["(search)"] = vars(search)  # a plain grid keeps the format experiments were started with
+    return json.dumps(flat, sort_keys=True, default=str)
 
 
 def trial_resources(cpus_per_trial: float, gpus_per_trial: float | None, name: str | None = None) -> dict:
@@ -137,21 +284,51 @@ def init_ray(address: str | None, num_cpus: int | None = None, connect_timeout: 
                  object_store_memory=512 * 1024**2, runtime_env={"env_vars": {"PYTHONPATH": path, **version}})
 
 
+def tune_config(search: Search, space: dict, max_concurrent: int | None = None) -> tune.TuneConfig:
+    """Tune's settings for ``search`` over ``space``.
+
+    ``random``: Tune's random sampler seeded with ``search.seed``. ``optuna``: ``OptunaSearch`` with
+    TPE seeded with ``search.seed``; its first 10 trials are seeded random draws, later ones depend on
+    the results that have come in, so they repeat exactly only with ``--max_concurrent=1``. ``asha``:
+    ``ASHAScheduler`` on ``training_iteration`` (one per epoch), ``max_t`` the space's ``max_epochs``,
+    grace period a tenth of it (at least 1 epoch), reduction factor 3.
+    """
+    searcher, scheduler, metric = None, None, {}
+    if search.algorithm == "random":
+        from ray.tune.search.basic_variant import BasicVariantGenerator
+        searcher = BasicVariantGenerator(random_state=search.seed)
+    elif search.algorithm == "optuna":
+        from ray.tune.search.optuna import OptunaSearch
+        searcher = OptunaSearch(seed=search.seed)
+    if search.scheduler == "asha":
+        from ray.tune.schedulers import ASHAScheduler
+        max_t = max(int(config["max_epochs"]) for config in expand_grid(space))
+        scheduler = ASHAScheduler(time_attr="training_iteration", max_t=max_t, grace_period=max(1, max_t // 10),
+                                  reduction_factor=ASHA_REDUCTION)
+    if searcher is not None or scheduler is not None:
+        metric = {"metric": METRIC, "mode": MODE}
+    return tune.TuneConfig(num_samples=1 if search.algorithm == "grid" else search.num_samples,
+                           max_concurrent_trials=max_concurrent, reuse_actors=True, search_alg=searcher,
+                           scheduler=scheduler, **metric)
+
+
 def run_experiment(space: dict, exp_dir: str | Path, resources: dict, max_concurrent: int | None = None,
-                   verbose: int = 1, max_failures: int = 2):
+                   verbose: int = 1, max_failures: int = 2, search: Search | None = None):
     """Run (or resume) the experiment at ``exp_dir`` (a path or a URI); return Tune's ``ResultGrid``.
 
     A new experiment keeps 2 checkpoints per trial and restarts a failed trial from its last one up
-    to ``max_failures`` times; a resumed one keeps the settings it was started with.
+    to ``max_failures`` times; ``search`` (default: a grid) says how the space is explored. A resumed
+    one keeps the settings it was started with, its searcher's state and the trials it has drawn.
     """
+    search = search or Search()
     exp = str(exp_dir) if is_uri(exp_dir) else str(Path(exp_dir).resolve())
     space_file = experiment_location(exp, SPACE_FILE)
     trainable = tune.with_resources(train_trial, resources)
     if tune.Tuner.can_restore(exp):
         stored = read_text(space_file)
-        if stored is not None and stored != _space_repr(space):
-            print(f"note: {display(exp)} was started with a different search space; resuming it as it was "
-                  "stored. Use --fresh to start over with the new one.")
+        if stored is not None and stored != _space_repr(space, search):
+            print(f"note: {display(exp)} was started with a different search space or search; resuming it as "
+                  "it was stored. Use --fresh to start over with the new one.")
         print(f"resuming the experiment in {display(exp)}")
         tuner = tune.Tuner.restore(exp, trainable=trainable, resume_errored=True)
     else:
@@ -159,25 +336,38 @@ def run_experiment(space: dict, exp_dir: str | Path, resources: dict, max_concur
         tuner = tune.Tuner(
             trainable,
             param_space=space,
-            tune_config=tune.TuneConfig(num_samples=1, max_concurrent_trials=max_concurrent, reuse_actors=True),
+            tune_config=tune_config(search, space, max_concurrent),
             run_config=tune.RunConfig(
                 storage_path=storage, name=name, verbose=verbose,
                 failure_config=tune.FailureConfig(max_failures=max_failures),
                 checkpoint_config=tune.CheckpointConfig(num_to_keep=2)),
         )
-        write_text(space_file, _space_repr(space))
+        write_text(space_file, _space_repr(space, search))
     return tuner.fit()
 
 
-def summarize(results) -> tuple[int, int, int]:
-    """Print one line per trial; return ``(finished, unfinished, errored)`` counts."""
+def stored_search(exp: str) -> Search | None:
+    """How the experiment at ``exp`` (a path or a URI) was started, from its stored space (a grid when it
+    records no search); ``None`` when nothing is stored. A resumed experiment keeps these settings,
+    whatever the new command says."""
+    text = read_text(experiment_location(exp, SPACE_FILE))
+    return None if text is None else Search(**json.loads(text).get("(search)", {}))
+
+
+def summarize(results, search: Search | None = None) -> tuple[int, int, int, int]:
+    """Print one line per trial; return ``(finished, stopped, unfinished, errored)`` counts.
+
+    ``stopped``: trials the scheduler ended early (never tested; a rerun does not resume them).
+    ``unfinished`` counts, for a search, the trials it has not drawn yet (an interrupted search)."""
+    from figures.results import stopped_early
+
     df = results.get_dataframe()
-    finished = int(df["done"].fillna(False).astype(bool).sum()) if "done" in df else 0
+    stopped = stopped_early(df)
+    finished = int((df["done"].fillna(False).astype(bool) & ~stopped).sum()) if "done" in df else 0
     errored = len(results.errors)
+    expected = len(results) if search is None or search.algorithm == "grid" else search.num_samples
     varying = [c for c in df if c.startswith("config/") and df[c].astype(str).nunique() > 1]  # the grid axes
     cols = varying + [c for c in ("epoch", "best_lambd_est", "best_valid_acc", "test_accuracy") if c in df]
     if len(df):
         print(df[cols].rename(columns=lambda c: c.split("/")[-1]).to_string(index=False))
-    return finished, max(0, len(results) - finished - errored), errored
-
-
+    return finished, int(stopped.sum()), max(0, expected - finished - int(stopped.sum()) - errored), errored

@@ -1,0 +1,124 @@
+"""LEAF and EfficientLEAF front-ends: thin ``nn.Module``s over :mod:`models.leaf_functional`.
+
+* :class:`GaborFilterbank`: complex Gabor filters with learnable centre frequencies and bandwidths
+  (initialised on the mel scale), squared modulus, Gaussian low-pass pooling with learnable widths.
+  ``n_groups=None`` is LEAF's single full-rate convolution; an integer is EfficientLEAF's grouped,
+  strided convolutions.
+* :class:`Leaf`: :class:`GaborFilterbank` then :class:`models.pcen.PCEN` (sPCEN, log-space parameters).
+
+References: Zeghidour et al., ICLR 2021 (LEAF); Schlueter & Gutenbrunner, EUSIPCO 2022 (EfficientLEAF).
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from models import leaf_functional as LF
+from models.pcen import PCEN
+
+SIGMA_MIN = 4 * LF.FWHM_Z  # samples: LEAF's lower bandwidth bound (FWHM of at most a quarter of the rate)
+
+
+def window_samples(window_ms: float, sample_rate: float) -> int:
+    """``window_ms`` milliseconds in samples, made odd (so filters are centred)."""
+    n = int(sample_rate * window_ms / 1000)
+    return n + 1 - n % 2
+
+
+class GaborFilterbank(nn.Module):
+    """Learnable Gabor filterbank with Gaussian low-pass pooling: ``(batch, time)`` waveforms to
+    ``(batch, n_filters, time // hop_length + 1)`` energies, frame ``j`` centred on sample ``j hop_length``.
+
+    Args:
+        n_filters: filters, initialised on ``n_filters`` HTK mel bands from ``f_min`` to ``f_max`` Hz
+            (:func:`models.leaf_functional.mel_gabor_params`).
+        sample_rate: Hz.
+        window_size: samples (odd): LEAF's filter length and the pooling window.
+        hop_length: samples between frames.
+        n_groups: ``None`` for LEAF's geometry; an integer for EfficientLEAF's
+            (:func:`models.leaf_functional.efficientleaf_groups`, with ``conv_win_factor`` and
+            ``stride_factor``). The geometry is fixed from the initial parameters, so a forward pass
+            never reads parameters back to the host and a resumed run computes the same function.
+        pool_init: initial pooling width (std over half the window; 0.4 ~ a Hann window).
+
+    Parameters, each ``(n_filters,)`` and clamped in value (straight-through gradient,
+    :func:`models.leaf_functional.straight_through_clamp`) in the forward pass: ``center`` (radians per sample,
+    in ``[0, pi]``), ``sigma`` (samples, in ``[4 z, window_size z]``, ``z = sqrt(2 ln 2) / pi``: LEAF's
+    bandwidth bounds; mel bands narrower than the window allows start on the upper bound) and
+    ``pool_width`` (in ``[2 / window_size, 0.5]``).
+    """
+
+    def __init__(self, n_filters: int, sample_rate: int, window_size: int, hop_length: int, f_min: float = 60.0,
+                 f_max: float | None = None, n_groups: int | None = None, conv_win_factor: float = 6.0,
+                 stride_factor: float = 16.0, pool_init: float = 0.4):
+        super().__init__()
+        if window_size % 2 == 0:
+            raise ValueError(f"window_size={window_size} samples must be odd")
+        self.window_size, self.hop_length = window_size, hop_length
+        self.sigma_max = window_size * LF.FWHM_Z
+        center, sigma = LF.mel_gabor_params(n_filters, sample_rate, f_min, f_max)
+        center, sigma = center.clamp(0.0, math.pi), sigma.clamp(SIGMA_MIN, self.sigma_max)
+        pool_width = torch.full((n_filters,), float(pool_init)).clamp(2 / window_size, 0.5)
+        self.center, self.sigma, self.pool_width = nn.Parameter(center), nn.Parameter(sigma), nn.Parameter(pool_width)
+        self.register_buffer("initial", torch.stack([center, sigma, pool_width]), persistent=False)  # (3, n_filters)
+        self.groups = (LF.leaf_groups(n_filters, window_size, hop_length) if n_groups is None else
+                       LF.efficientleaf_groups(center, sigma, n_groups, window_size, hop_length, conv_win_factor,
+                                               stride_factor))
+
+    def constrained(self) -> torch.Tensor:
+        """``(3, n_filters)``: centre (rad/sample), sigma (samples) and pooling width within their bounds."""
+        return torch.stack([LF.straight_through_clamp(self.center, 0.0, math.pi),
+                            LF.straight_through_clamp(self.sigma, SIGMA_MIN, self.sigma_max),
+                            LF.straight_through_clamp(self.pool_width, 2 / self.window_size, 0.5)])
+
+    def drift(self) -> dict[str, float]:
+        """Mean over filters of the relative change ``|p - p0| / p0`` of the centre frequency
+        (``center_change``), the bandwidth (``bandwidth_change``, from sigma) and the pooling width
+        (``pool_width_change``)."""
+        change = ((self.constrained().detach() - self.initial).abs() / self.initial).mean(dim=1).tolist()
+        return dict(zip(("center_change", "bandwidth_change", "pool_width_change"), change))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        center, sigma, width = self.constrained()
+        n_frames = x.shape[-1] // self.hop_length + 1
+        half = (self.window_size - 1) / 2
+        out = []
+        for g in self.groups:
+            part = slice(g.start, g.stop)
+            energy = LF.gabor_energy(x, center[part], sigma[part], g.kernel_size, g.conv_stride)
+            # pooling std in decimated samples; the gain conv_stride keeps the sum a full-rate one
+            kernels = LF.gaussian_lowpass_kernels(width[part] * half / g.conv_stride, g.pool_size) * g.conv_stride
+            out.append(LF.lowpass_pool(energy, kernels, g.pool_stride, n_frames))
+        return torch.cat(out, dim=1)
+
+
+class Leaf(nn.Module):
+    """LEAF (``n_groups=None``) or EfficientLEAF (``n_groups`` an integer): :class:`GaborFilterbank`,
+    then sPCEN (:class:`models.pcen.PCEN` with LEAF's initial values and input floor 1e-5).
+
+    Args:
+        sample_rate: Hz.
+        n_filters: output bands.
+        window_ms: filter and pooling window, milliseconds (LEAF: 25).
+        hop_length: samples between frames.
+        **filterbank_kwargs: :class:`GaborFilterbank`'s ``f_min``, ``f_max`` (Hz), ``n_groups``,
+            ``conv_win_factor``, ``stride_factor``, ``pool_init``.
+
+    Input ``(batch, time)``; output ``(batch, n_filters, time // hop_length + 1)``.
+    """
+
+    def __init__(self, sample_rate: int, n_filters: int = 40, window_ms: float = 25.0, hop_length: int = 160,
+                 **filterbank_kwargs):
+        super().__init__()
+        self.filterbank = GaborFilterbank(n_filters, sample_rate, window_samples(window_ms, sample_rate), hop_length,
+                                          **filterbank_kwargs)
+        self.compression = PCEN(n_filters, s=0.04, alpha=0.96, delta=2.0, r=0.5, floor=1e-5)
+
+    def drift(self) -> dict[str, float]:
+        """:meth:`GaborFilterbank.drift` and :meth:`models.pcen.PCEN.drift`."""
+        return {**self.filterbank.drift(), **self.compression.drift()}
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.compression(self.filterbank(x))

@@ -1,0 +1,88 @@
+"""SincNet front-end: learnable sinc band-pass filters, band energy pooled to the hop, log.
+
+Ravanelli & Bengio, "Speaker recognition from raw waveform with SincNet", SLT 2018. The filters
+are :func:`models.frontend_functional.sinc_bandpass_filters`; the parameterisation follows SincNet
+(``low = min_low + |a|``, ``band = min_band + |b|``, mel-spaced initial bands) with the cut-offs
+learned in cycles per sample (SincNet's first release; SpeechBrain's ``SincConv`` learns Hz, where
+an Adam step of 1e-3 moves a cut-off by 1e-3 Hz) and clamped below Nyquist.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from models import frontend_functional as FF
+from models import functional as F
+
+
+class SincNet(nn.Module):
+    """Sinc band-pass filterbank -> ``|.|^2`` averaged over ``2 hop_length`` samples every ``hop_length``
+    -> ``log(. + 1e-10)``.
+
+    Args:
+        sample_rate: Hz.
+        n_filters: band-pass filters (output rows).
+        kernel_size: filter taps (odd; SincNet: 251 at 16 kHz).
+        hop_length: samples between output frames.
+        min_low_hz: floor of every low cut-off, Hz (SincNet: 50).
+        min_band_hz: floor of every bandwidth, Hz (SincNet: 50).
+        log: apply ``log(. + 1e-10)`` last (``False``: band power, for a learnable compression after it).
+        remove_mean: subtract each example's mean first (as DMEL and FixedMel do).
+
+    Learnable: ``low`` and ``band``, ``(n_filters,)`` each, in cycles per sample. The cut-offs are
+    ``low_hz = min(min_low_hz + |low| sr, sr / 2 - min_band_hz)`` and
+    ``high_hz = min(low_hz + min_band_hz + |band| sr, sr / 2)`` (straight-through clamps), so
+    ``0 < low_hz < high_hz <= sr / 2`` and every band is at least ``min_band_hz`` wide whatever the
+    parameters: no filter collapses or passes Nyquist. At initialisation the bands tile
+    ``[min_low_hz, sr / 2]`` in equal mel steps.
+
+    Input ``(batch, time)``; output ``(batch, n_filters, time // hop_length + 1)``.
+    """
+
+    def __init__(self, sample_rate: int, n_filters: int = 64, kernel_size: int = 129, hop_length: int = 80,
+                 min_low_hz: float = 50.0, min_band_hz: float = 50.0, log: bool = True, remove_mean: bool = True):
+        super().__init__()
+        nyquist = sample_rate / 2
+        if kernel_size % 2 == 0 or kernel_size < 3:
+            raise ValueError(f"SincNet needs an odd kernel_size >= 3, got {kernel_size}")
+        if not 0 < min_low_hz < nyquist - min_band_hz or min_band_hz <= 0:
+            raise ValueError(f"SincNet needs 0 < min_low_hz ({min_low_hz}) < sample_rate / 2 - min_band_hz "
+                             f"({nyquist} - {min_band_hz}) and min_band_hz > 0")
+        self.sample_rate, self.kernel_size, self.hop_length = sample_rate, kernel_size, hop_length
+        self.min_low_hz, self.min_band_hz, self.log, self.remove_mean = min_low_hz, min_band_hz, log, remove_mean
+        edges = FF.mel_band_edges(n_filters, min_low_hz, nyquist)
+        low0 = (edges[:-1] - min_low_hz) / sample_rate
+        band0 = ((edges[1:] - edges[:-1] - min_band_hz) / sample_rate).clamp(min=0)
+        self.low = nn.Parameter(low0.float())
+        self.band = nn.Parameter(band0.float())
+        low_hz, high_hz = (t.detach().clone() for t in self.cutoffs_hz())
+        self.register_buffer("low_hz_init", low_hz, persistent=False)
+        self.register_buffer("width_hz_init", high_hz - low_hz, persistent=False)
+
+    def cutoffs_hz(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(low_hz, high_hz)``, ``(n_filters,)`` each, kept inside ``(0, sample_rate / 2]`` (see the class)."""
+        nyquist = self.sample_rate / 2
+        low = FF.straight_through_clamp(self.min_low_hz + self.low.abs() * self.sample_rate,
+                                        high=nyquist - self.min_band_hz)
+        high = FF.straight_through_clamp(low + self.min_band_hz + self.band.abs() * self.sample_rate, high=nyquist)
+        return low, high
+
+    def filters(self) -> torch.Tensor:
+        """``(n_filters, kernel_size)`` band-pass filters at the current cut-offs."""
+        low, high = self.cutoffs_hz()
+        return FF.sinc_bandpass_filters(low, high, self.kernel_size, self.sample_rate)
+
+    def drift(self) -> dict[str, float]:
+        """Relative change from initialisation of the low cut-offs (Hz) and of the bandwidths (Hz), each
+        ``||now - init|| / ||init||`` over the filters (both norms are positive: the floors)."""
+        low_hz, high_hz = self.cutoffs_hz()
+        return {"sinc_low_change": FF.relative_change(low_hz, self.low_hz_init),
+                "sinc_band_change": FF.relative_change(high_hz - low_hz, self.width_hz_init)}
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.remove_mean:
+            x = x - x.mean(dim=-1, keepdim=True)
+        filters = self.filters().to(x.dtype)
+        y = torch.nn.functional.conv1d(x.unsqueeze(1), filters.unsqueeze(1), padding=self.kernel_size // 2)
+        energy = FF.pooled_energy(y, self.hop_length)          # (batch, n_filters, frames)
+        return torch.log(energy + F.LOG_EPS) if self.log else energy

@@ -1,0 +1,82 @@
+"""The front-end bench end to end: ``--name=frontends`` trains every front-end of the registry on an FSDD
+fixture through Tune, then ``produce_figures.py`` writes its table and figures; an independent reader
+(plain json over each trial's ``result.json``) checks every accuracy cell and which front-ends learned."""
+import json
+import math
+import subprocess
+import sys
+
+import pytest
+
+import search_spaces
+from models.classifiers import FRONTENDS
+from tests.fixtures import make_fsdd
+from tests.test_tables import markdown_rows
+
+LEARNS_NOTHING = {"fixed mel", "DMEL fixed"}  # no learnable front-end parameter: no drift metric moves
+
+
+@pytest.fixture(scope="module")
+def bench(root, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("bench")
+    data = make_fsdd(tmp / "fsdd", takes=6)
+    run = subprocess.run([sys.executable, "main.py", "--name=frontends", "--num_cpus=2", "--max_epochs=2",
+                          f"--data_dir={data}", f"--ray_root_dir={tmp}/rr", "--set", 'model_name="mel_linear_net"'],
+                         cwd=root, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    figs = subprocess.run([sys.executable, "produce_figures.py", "--split=test", f"--ray_root_dir={tmp}/rr",
+                           f"--results_dir={tmp}/results"], cwd=root, capture_output=True, text=True, timeout=300)
+    assert figs.returncode == 0, figs.stdout[-3000:] + figs.stderr[-3000:]
+    return tmp, run.stdout
+
+
+def trials(exp):
+    out = []
+    for d in sorted(exp.glob("train_trial_*")):
+        last = json.loads((d / "result.json").read_text().strip().splitlines()[-1])
+        out.append({"config": json.loads((d / "params.json").read_text()), "last": last})
+    return out
+
+
+def test_the_grid_covers_every_registered_frontend():
+    variants = search_spaces.frontends(1)["variant"]["grid_search"]
+    assert {v["frontend"] for v in variants} == set(FRONTENDS)
+
+
+def test_every_frontend_trains_and_the_table_says_so(bench):
+    tmp, stdout = bench
+    n = len(search_spaces.frontends(1)["variant"]["grid_search"])
+    assert f"{n} trials finished, 0 unfinished, 0 errored" in stdout
+    rows = {r["front-end"]: r for r in markdown_rows((tmp / "results/tables/test_frontends.md").read_text())}
+    assert len(rows) == n, sorted(rows)
+    found = trials(tmp / "rr/frontends")
+    assert len(found) == n
+    for trial in found:
+        last, variant = trial["last"], trial["config"]["variant"]
+        assert math.isfinite(last["loss"]) and 0 <= last["test_accuracy"] <= 1, variant
+        drift = {k: v for k, v in last.items() if k.startswith("frontend_") and v is not None and math.isfinite(v)}
+        [label] = [lbl for lbl, r in rows.items() if _matches(lbl, variant)]
+        # the independent reader: one sample per front-end, so the cell is that trial's accuracy
+        assert rows[label]["accuracy (%)"] == f"{100 * last['test_accuracy']:.1f}", (label, rows[label])
+        assert rows[label]["n"] == "1/1"
+        if label in LEARNS_NOTHING:
+            assert not any(drift.values()), (label, drift)
+            assert rows[label]["drift from initialisation (end of training)"] == "-"
+        else:  # after two epochs every learnable front-end has left its initialisation, and the table shows it
+            assert drift and any(v > 0 for v in drift.values()), (label, last)
+            cell = rows[label]["drift from initialisation (end of training)"]
+            for name, value in drift.items():
+                assert f"{name.removeprefix('frontend_')} {value:.3g}" in cell, (label, cell, drift)
+    for stem in ("test_frontends", "drift_frontends"):
+        assert (tmp / f"results/figures/{stem}.png").stat().st_size > 0
+
+
+LABELS = {"torchaudio_mel": "fixed mel", "adastft": "Ada-STFT window", "trainable_mel": "trainable mel", "leaf": "LEAF",
+          "efficientleaf": "EfficientLEAF", "sincnet": "SincNet", "dstft": "DSTFT"}
+
+
+def _matches(label: str, variant: dict) -> bool:
+    """Whether the table's ``label`` names the front-end ``variant`` sets (an independent mapping)."""
+    kind = variant["frontend"]
+    expected = ("DMEL trainable" if variant["trainable"] else "DMEL fixed") if kind == "gaussian" else LABELS[kind]
+    return label == expected + (" + PCEN" if variant.get("compression") == "pcen" else "")
