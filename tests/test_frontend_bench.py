@@ -80,3 +80,13 @@ def _matches(label: str, variant: dict) -> bool:
     kind = variant["frontend"]
     expected = ("DMEL trainable" if variant["trainable"] else "DMEL fixed") if kind == "gaussian" else LABELS[kind]
     return label == expected + (" + PCEN" if variant.get("compression") == "pcen" else "")
+
+
+def test_other_grids_take_any_frontend_through_set():
+    """The README's commands: ESC-50 with one front-end; GTZAN's variant axis replaced by a list of them."""
+    from tuning.runner import build_space, parse_overrides
+
+    esc = build_space("esc50", 1, 1, parse_overrides(["frontend=leaf", "trainable=True", "init_window_ms=25.0"]))
+    assert (esc["frontend"], esc["trainable"], esc["init_window_ms"]) == ("leaf", True, 25.0)
+    gtzan = build_space("gtzan", 1, 1, parse_overrides(['variant=[{"frontend": "leaf"}, {"frontend": "sincnet"}]']))
+    assert gtzan["variant"] == {"grid_search": [{"frontend": "leaf"}, {"frontend": "sincnet"}]}
