@@ -45,7 +45,7 @@ def main(argv=None) -> int:
         try:
             df, histories = load_experiment(location, keep_unfinished=True)
         except FileNotFoundError:
-            print(f"{name}: no experiment at {display_location(location)}; skipped (run main.py --name={name})")
+            print(f"{name}: no experiment at {display_location(location)}; skipped (run main.py --name={name.split('/')[0]})")
             return None
         except UnreadableExperiment as e:
             print(f"{name}: {e}; skipped")
@@ -53,7 +53,7 @@ def main(argv=None) -> int:
         missing = missing_trials(df)
         if missing:
             print(f"{name}: {len(missing)} of {len(df.attrs['trials'])} trials not finished, left out of the "
-                  f"numbers (rerun main.py --name={name} to resume): " + ", ".join(missing))
+                  f"numbers (rerun main.py --name={name.split('/')[0]} to resume): " + ", ".join(missing))
         if finished(df).empty:
             print(f"{name}: no finished trials yet; skipped")
             return None
