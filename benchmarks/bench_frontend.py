@@ -1,7 +1,7 @@
 """Forward + backward time and peak memory of every registered front-end, against torchaudio's fixed mel.
 
     python benchmarks/bench_frontend.py [--settings fsdd gtzan esc50 synthetic] [--frontends NAME ...]
-        [--threads 1] [--repeats 7] [--device cpu|cuda] [--gtzan_seconds 2.5] [--batch N] [--n_points N]
+        [--windows_ms MS ...] [--threads 1] [--repeats 7] [--device cpu|cuda] [--gtzan_seconds 2.5] [--batch N] [--n_points N]
 
 Every name of ``models.classifiers.FRONTEND_BUILDERS`` (or ``--frontends``) is built the way a trial
 builds it, ``build_frontend(resolve_config({...}), n_points, sample_rate)``, at each setting and
@@ -227,6 +227,8 @@ def main():
     p.add_argument("--gtzan_seconds", type=float, default=2.5, help="GTZAN segment length, s (30: whole clips)")
     p.add_argument("--batch", type=int, help="override every setting's batch size")
     p.add_argument("--n_points", type=int, help="override every setting's signal length, samples")
+    p.add_argument("--windows_ms", type=float, nargs="+", metavar="MS",
+                   help="windows of the audio settings, ms (default: each setting's own three)")
     p.add_argument("--chunk_size", type=int, help="examples per STFT call in DMEL/DSPEC (default: their own rule)")
     p.add_argument("--case", help=argparse.SUPPRESS)  # internal: measure one JSON case in this process
     args = p.parse_args()
@@ -246,6 +248,8 @@ def main():
         if name not in args.settings:
             continue
         setting = {**setting, "batch": args.batch or setting["batch"], "n_points": args.n_points or setting["n_points"]}
+        if args.windows_ms and setting["sample_rate"] is not None:
+            setting["windows"] = args.windows_ms
         for ms in setting["windows"]:
             col = f"{name} {ms:.3g} ms" if ms is not None else name
             base = {**setting["config"], **window_keys(ms, setting["sample_rate"])}

@@ -11,7 +11,6 @@ import math
 
 import torch
 from torch import nn
-from torchvision.models import resnet18
 
 from models.augment import SpecAugment
 from models.frontends import DMEL, AdaSTFT, AdaSTFTStack, FixedMel, GaussianSpectrogram
@@ -60,6 +59,8 @@ class ResNet18Head(nn.Module):
     def __init__(self, in_shape: tuple[int, ...], n_classes: int, dropout: float = 0.2):
         super().__init__()
         channels = in_shape[0] if len(in_shape) == 3 else 1
+        from torchvision.models import resnet18  # here, not at the top: torchvision imports torch._dynamo (1 s per process)
+
         self.net = resnet18(num_classes=n_classes)
         self.net.conv1 = nn.Conv2d(channels, 64, kernel_size=7, stride=2, padding=3, bias=False)
         self.net.fc = nn.Sequential(nn.Dropout(dropout), nn.Linear(self.net.fc.in_features, n_classes))

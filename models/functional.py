@@ -17,7 +17,6 @@ from __future__ import annotations
 import math
 import warnings
 
-import scipy.signal
 import torch
 import torchaudio
 
@@ -214,6 +213,8 @@ def stft_window(name: str, n_fft: int) -> torch.Tensor:
     Returns:
         ``(n_fft,)`` float32 tensor.
     """
+    import scipy.signal  # here, not at the top: 0.6 s to import, and only Ada-STFT needs it
+
     try:
         window = scipy.signal.get_window(name, n_fft, fftbins=True)
     except ValueError as err:

@@ -15,6 +15,7 @@ import math
 import torch
 from torch import nn
 
+from models import frontend_functional as FF
 from models import leaf_functional as LF
 from models.pcen import PCEN
 
@@ -43,6 +44,10 @@ class GaborFilterbank(nn.Module):
             never reads parameters back to the host and a resumed run computes the same function.
         pool_init: initial pooling width (std over half the window; 0.4 ~ a Hann window).
 
+    Long inputs (music clips) are filtered a chunk of the batch at a time under activation
+    checkpointing once a group's filter outputs would exceed ``max_batch_elements``
+    (:func:`models.frontend_functional.checkpointed_over_batch`).
+
     Parameters, each ``(n_filters,)`` and clamped in value (straight-through gradient,
     :func:`models.leaf_functional.straight_through_clamp`) in the forward pass: ``center`` (radians per sample,
     in ``[0, pi]``), ``sigma`` (samples, in ``[4 z, window_size z]``, ``z = sqrt(2 ln 2) / pi``: LEAF's
@@ -57,6 +62,7 @@ class GaborFilterbank(nn.Module):
         if window_size % 2 == 0:
             raise ValueError(f"window_size={window_size} samples must be odd")
         self.window_size, self.hop_length = window_size, hop_length
+        self.max_batch_elements = FF.MAX_BATCH_ELEMENTS  # filter outputs held at once (see checkpointed_over_batch)
         self.sigma_max = window_size * LF.FWHM_Z
         center, sigma = LF.mel_gabor_params(n_filters, sample_rate, f_min, f_max)
         center, sigma = center.clamp(0.0, math.pi), sigma.clamp(SIGMA_MIN, self.sigma_max)
@@ -87,10 +93,16 @@ class GaborFilterbank(nn.Module):
         out = []
         for g in self.groups:
             part = slice(g.start, g.stop)
-            energy = LF.gabor_energy(x, center[part], sigma[part], g.kernel_size, g.conv_stride)
             # pooling std in decimated samples; the gain conv_stride keeps the sum a full-rate one
             kernels = LF.gaussian_lowpass_kernels(width[part] * half / g.conv_stride, g.pool_size) * g.conv_stride
-            out.append(LF.lowpass_pool(energy, kernels, g.pool_stride, n_frames))
+
+            def pooled(chunk: torch.Tensor, part=part, g=g, kernels=kernels) -> torch.Tensor:
+                energy = LF.gabor_energy(chunk, center[part], sigma[part], g.kernel_size, g.conv_stride)
+                return LF.lowpass_pool(energy, kernels, g.pool_stride, n_frames)
+
+            # the filter outputs (real and imaginary parts at the group's rate) are bounded chunk by chunk
+            per_example = 2 * (g.stop - g.start) * (x.shape[-1] // g.conv_stride + 1)
+            out.append(FF.checkpointed_over_batch(pooled, x, per_example, self.max_batch_elements))
         return torch.cat(out, dim=1)
 
 

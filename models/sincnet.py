@@ -36,7 +36,9 @@ class SincNet(nn.Module):
     parameters: no filter collapses or passes Nyquist. At initialisation the bands tile
     ``[min_low_hz, sr / 2]`` in equal mel steps.
 
-    Input ``(batch, time)``; output ``(batch, n_filters, time // hop_length + 1)``.
+    Input ``(batch, time)``; output ``(batch, n_filters, time // hop_length + 1)``. Long inputs (music
+    clips) are filtered a chunk of the batch at a time under activation checkpointing once the
+    full-rate outputs would exceed ``max_batch_elements`` (:func:`models.frontend_functional.checkpointed_over_batch`).
     """
 
     def __init__(self, sample_rate: int, n_filters: int = 64, kernel_size: int = 129, hop_length: int = 80,
@@ -50,6 +52,7 @@ class SincNet(nn.Module):
                              f"({nyquist} - {min_band_hz}) and min_band_hz > 0")
         self.sample_rate, self.kernel_size, self.hop_length = sample_rate, kernel_size, hop_length
         self.min_low_hz, self.min_band_hz, self.log, self.remove_mean = min_low_hz, min_band_hz, log, remove_mean
+        self.max_batch_elements = FF.MAX_BATCH_ELEMENTS  # full-rate outputs held at once (see checkpointed_over_batch)
         edges = FF.mel_band_edges(n_filters, min_low_hz, nyquist)
         low0 = (edges[:-1] - min_low_hz) / sample_rate
         band0 = ((edges[1:] - edges[:-1] - min_band_hz) / sample_rate).clamp(min=0)
@@ -82,7 +85,12 @@ class SincNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.remove_mean:
             x = x - x.mean(dim=-1, keepdim=True)
-        filters = self.filters().to(x.dtype)
-        y = torch.nn.functional.conv1d(x.unsqueeze(1), filters.unsqueeze(1), padding=self.kernel_size // 2)
-        energy = FF.pooled_energy(y, self.hop_length)          # (batch, n_filters, frames)
+        filters = self.filters().to(x.dtype).unsqueeze(1)
+
+        def band_energy(chunk: torch.Tensor) -> torch.Tensor:  # (chunk, time) -> (chunk, n_filters, frames)
+            y = torch.nn.functional.conv1d(chunk.unsqueeze(1), filters, padding=self.kernel_size // 2)
+            return FF.pooled_energy(y, self.hop_length)
+
+        # the full-rate filter outputs, (batch, n_filters, time), are bounded by recomputing them chunk by chunk
+        energy = FF.checkpointed_over_batch(band_energy, x, len(filters) * x.shape[-1], self.max_batch_elements)
         return torch.log(energy + F.LOG_EPS) if self.log else energy
