@@ -1,7 +1,7 @@
 """Forward + backward time and peak memory of every registered front-end, against torchaudio's fixed mel.
 
     python benchmarks/bench_frontend.py [--settings fsdd gtzan esc50 synthetic] [--frontends NAME ...]
-        [--windows_ms MS ...] [--threads 1] [--repeats 7] [--device cpu|cuda] [--gtzan_seconds 2.5] [--batch N] [--n_points N]
+        [--windows_ms MS ...] [--max_batch_elements N] [--threads 1] [--repeats 7] [--device cpu|cuda] [--gtzan_seconds 2.5] [--batch N] [--n_points N]
 
 Every name of ``models.classifiers.FRONTEND_BUILDERS`` (or ``--frontends``) is built the way a trial
 builds it, ``build_frontend(resolve_config({...}), n_points, sample_rate)``, at each setting and
@@ -138,7 +138,8 @@ def timed(layer, x, device) -> float:
     return time.perf_counter() - start
 
 
-def measure(case: dict, device: torch.device, repeats: int, chunk_size: int | None) -> dict:
+def measure(case: dict, device: torch.device, repeats: int, chunk_size: int | None,
+            max_batch_elements: int | None = None) -> dict:
     """Peak memory of the candidate's first step, then ``repeats`` alternated (candidate, reference)
     pairs; runs in a fresh process. ``case["config"]`` is ``None`` for the reference itself."""
     warnings.simplefilter("ignore")  # empty-filter warnings at short windows: the same for every front-end
@@ -151,6 +152,8 @@ def measure(case: dict, device: torch.device, repeats: int, chunk_size: int | No
     for module in layer.modules():
         if chunk_size and isinstance(module, GaussianSpectrogram):
             module.chunk_size = chunk_size
+        if max_batch_elements and hasattr(module, "max_batch_elements"):  # SincNet, LEAF's filterbank
+            module.max_batch_elements = max_batch_elements
     reference = reference_layer(case).to(device)
     x = torch.randn(case["batch"], case["n_points"], device=device)
     try:
@@ -183,6 +186,8 @@ def measure_in_subprocess(case: dict, args) -> dict:
            "--threads", str(args.threads), "--repeats", str(args.repeats)]
     if args.chunk_size:
         cmd += ["--chunk_size", str(args.chunk_size)]
+    if args.max_batch_elements:
+        cmd += ["--max_batch_elements", str(args.max_batch_elements)]
     done = subprocess.run(cmd, capture_output=True, text=True)
     if done.returncode != 0:
         tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
@@ -230,12 +235,16 @@ def main():
     p.add_argument("--windows_ms", type=float, nargs="+", metavar="MS",
                    help="windows of the audio settings, ms (default: each setting's own three)")
     p.add_argument("--chunk_size", type=int, help="examples per STFT call in DMEL/DSPEC (default: their own rule)")
+    p.add_argument("--max_batch_elements", type=int,
+                   help="full-rate filter outputs SincNet/LEAF hold at once before checkpointing chunks of the batch "
+                        "(default: models.frontend_functional.MAX_BATCH_ELEMENTS)")
     p.add_argument("--case", help=argparse.SUPPRESS)  # internal: measure one JSON case in this process
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     if args.case:
         torch.manual_seed(0)
-        print(json.dumps(measure(json.loads(args.case), torch.device(args.device), args.repeats, args.chunk_size)))
+        print(json.dumps(measure(json.loads(args.case), torch.device(args.device), args.repeats, args.chunk_size,
+                                 args.max_batch_elements)))
         return
     unknown = sorted(set(args.frontends) - set(FRONTEND_BUILDERS))
     if unknown:
