@@ -2,7 +2,8 @@
 
 ``tables/<split>_frontends``: accuracy (mean ± std over samples), how far each front-end's learnable
 parameters moved from their initialisation at the end of training (mean over samples of each
-``frontend_*`` drift metric the front-end reports), and ``n`` finished/total.
+``frontend_*`` drift metric the front-end reports), the cost (training seconds and epochs per trial)
+and ``n`` finished/total.
 ``<split>_frontends``: accuracy per front-end (points are samples, bars the mean).
 ``drift_frontends``: every drift metric over epochs (mean over samples), one panel per front-end, so a
 front-end whose parameters never leave their initialisation shows as a flat line at 0.
@@ -18,7 +19,7 @@ import pandas as pd
 from matplotlib.ticker import MaxNLocator
 
 from figures.plotting import save
-from figures.results import count, finished, mean_std, source_line, with_frontends, write_table
+from figures.results import COST_COLUMN, cost, count, finished, mean_std, source_line, with_frontends, write_table
 
 NAME = "frontends"
 
@@ -37,14 +38,15 @@ def drift_summary(part: pd.DataFrame, columns: list[str]) -> str:
 
 def bench_table(everything: pd.DataFrame, acc_col: str) -> pd.DataFrame:
     """One row per front-end label of ``everything`` (every trial, finished or not): accuracy
-    ``mean ± std`` (%) over the finished trials, the final drift of each learnable group, and ``n``."""
+    ``mean ± std`` (%) over the finished trials, the final drift of each learnable group, the cost
+    (:func:`figures.results.cost`: mean training seconds and epochs per trial) and ``n``."""
     columns = drift_columns(everything)
     rows = []
     for label, part in everything.groupby("frontend", sort=True):
         done = finished(part)
         rows.append({"front-end": label, "accuracy (%)": mean_std(done[acc_col]) if acc_col in done else "-",
                      "drift from initialisation (end of training)": drift_summary(done, columns),
-                     "n": count(part)})
+                     COST_COLUMN: cost(part), "n": count(part)})
     return pd.DataFrame(rows)
 
 

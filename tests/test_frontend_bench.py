@@ -59,6 +59,7 @@ def test_every_frontend_trains_and_the_table_says_so(bench):
         # the independent reader: one sample per front-end, so the cell is that trial's accuracy
         assert rows[label]["accuracy (%)"] == f"{100 * last['test_accuracy']:.1f}", (label, rows[label])
         assert rows[label]["n"] == "1/1"
+        assert rows[label]["cost: s/trial, epochs (mean)"] == f"{last['time_total_s']:.1f} s, {last['epoch'] + 1:.1f} ep"
         if label in LEARNS_NOTHING:
             assert not any(drift.values()), (label, drift)
             assert rows[label]["drift from initialisation (end of training)"] == "-"
