@@ -12,6 +12,7 @@ respect to the window length", ICASSP 2023 (a window length per frame and/or per
 from __future__ import annotations
 
 import torch
+import torch.utils.checkpoint
 
 from models import functional as F
 
