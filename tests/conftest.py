@@ -1,3 +1,4 @@
+import os
 import socket
 import sys
 from pathlib import Path
@@ -8,8 +9,22 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
+# moto's recommended fake credentials, for the whole session: set before any Ray starts, so the trial
+# processes of the in-process runs (tests/inprocess.py) write to the local S3 endpoint with them too, and
+# no test can reach a real AWS account with the user's own credentials
+FAKE_AWS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing",
+            "AWS_DEFAULT_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true"}
+
+
 def pytest_configure(config):
     config.addinivalue_line("markers", "gpu: needs a CUDA GPU (skipped without one); run with `pytest -m gpu`")
+    os.environ.update(FAKE_AWS)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    from tests.inprocess import shutdown
+
+    shutdown()
 
 
 def pytest_collection_modifyitems(config, items):
@@ -29,14 +44,12 @@ def root() -> Path:
 
 
 @pytest.fixture
-def s3(monkeypatch):
-    """A local S3 endpoint (moto's server) with an empty bucket ``results``; yields ``("host:port", filesystem)``."""
+def s3():
+    """A local S3 endpoint (moto's server) with an empty bucket ``results`` (credentials: ``FAKE_AWS``);
+    yields ``("host:port", filesystem)``."""
     import pyarrow.fs
     from moto.server import ThreadedMotoServer
 
-    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                       "AWS_DEFAULT_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true"}.items():
-        monkeypatch.setenv(key, value)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -53,14 +66,12 @@ def s3(monkeypatch):
 @pytest.fixture(scope="session")
 def tiny_experiment(root, tmp_path_factory) -> Path:
     """A finished time_frequency experiment run by main.py (``TINY_GRID``: 8 trials of 2 epochs on 150
-    signals, about 20 s), run once per pytest session; returns the storage folder (the experiment is
+    signals, about 10 s), run once per pytest session; returns the storage folder (the experiment is
     ``<storage>/time_frequency``). Tests only read it (copy it to change it)."""
-    import subprocess
-
     from tests.fixtures import TINY_GRID
+    from tests.inprocess import main_py
 
     storage = tmp_path_factory.mktemp("tiny") / "rr"
-    run = subprocess.run([sys.executable, "main.py", *TINY_GRID, f"--ray_root_dir={storage}"], cwd=root,
-                         capture_output=True, text=True, timeout=300)
+    run = main_py(root, *TINY_GRID, f"--ray_root_dir={storage}")
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     return storage

@@ -7,14 +7,15 @@ import pandas as pd
 from tests.fixtures_audiomnist import make_audiomnist
 from tests.fixtures_esc50 import make_esc50
 from tests.test_music_tune import figures
-from tests.test_tune import main_py, trial_dirs
+from tests.inprocess import main_py
+from tests.test_tune import trial_dirs
 
 
 def test_esc50_grids_and_figures(root, tmp_path):
     data = make_esc50(tmp_path / "esc50", rows=range(0, 2000, 10))  # 200 of the 2,000 clips: 1,800 missing
     common = ["--num_cpus=2", "--max_epochs=1", f"--ray_root_dir={tmp_path}/rr", f"--data_dir={data}",
               "--set", "clip_seconds=0.25", "--set", "n_mels=16", "--set", f"cache_dir={tmp_path}/cache"]
-    run = main_py(root, "--name=esc50", *common, timeout=600)
+    run = main_py(root, "--name=esc50", *common)
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
     assert "6 trials finished, 0 unfinished, 0 errored" in run.stdout
     dirs = trial_dirs(tmp_path / "rr" / "esc50")
@@ -26,8 +27,7 @@ def test_esc50_grids_and_figures(root, tmp_path):
     assert all(row["n_missing"] == 1800 and 0 <= row["test_accuracy"] <= 1 for row in last)
     assert all(0 < row["loss"] < 1.5 for row in last)  # BCE per class, near ln 2 (CE over 50 classes: near 3.9)
 
-    folds = main_py(root, "--name=esc50_folds", *common, "--set", "fold=[1,2]", "--set", "init_window_ms=[35.0]",
-                    timeout=600)
+    folds = main_py(root, "--name=esc50_folds", *common, "--set", "fold=[1,2]", "--set", "init_window_ms=[35.0]")
     assert folds.returncode == 0, folds.stdout[-4000:] + folds.stderr[-4000:]
     assert "4 trials finished, 0 unfinished, 0 errored" in folds.stdout
 
@@ -47,7 +47,7 @@ def test_audiomnist60_grid_and_figures(root, tmp_path):
     data = make_audiomnist(tmp_path / "audiomnist60")  # 60 speakers x 10 digits x 1 take
     run = main_py(root, "--name=audiomnist60", "--num_cpus=2", "--max_epochs=1", f"--ray_root_dir={tmp_path}/rr",
                   f"--data_dir={data}", "--set", "clip_seconds=0.25", "--set", "n_mels=32",
-                  "--set", f"cache_dir={tmp_path}/cache", timeout=600)
+                  "--set", f"cache_dir={tmp_path}/cache")
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
     assert "12 trials finished, 0 unfinished, 0 errored" in run.stdout
     dirs = trial_dirs(tmp_path / "rr" / "audiomnist60")

@@ -3,14 +3,13 @@ fixture through Tune, then ``produce_figures.py`` writes its table and figures; 
 (plain json over each trial's ``result.json``) checks every accuracy cell and which front-ends learned."""
 import json
 import math
-import subprocess
-import sys
 
 import pytest
 
 import search_spaces
 from models.classifiers import FRONTENDS
 from tests.fixtures import make_fsdd
+from tests.inprocess import main_py, produce_figures
 from tests.test_tables import markdown_rows
 
 LEARNS_NOTHING = {"fixed mel", "DMEL fixed"}  # no learnable front-end parameter: no drift metric moves
@@ -20,12 +19,10 @@ LEARNS_NOTHING = {"fixed mel", "DMEL fixed"}  # no learnable front-end parameter
 def bench(root, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("bench")
     data = make_fsdd(tmp / "fsdd", takes=6)
-    run = subprocess.run([sys.executable, "main.py", "--name=frontends", "--num_cpus=2", "--max_epochs=2",
-                          f"--data_dir={data}", f"--ray_root_dir={tmp}/rr", "--set", 'model_name="mel_linear_net"'],
-                         cwd=root, capture_output=True, text=True, timeout=600)
+    run = main_py(root, "--name=frontends", "--num_cpus=2", "--max_epochs=2", f"--data_dir={data}",
+                  f"--ray_root_dir={tmp}/rr", "--set", 'model_name="mel_linear_net"')
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-    figs = subprocess.run([sys.executable, "produce_figures.py", "--split=test", f"--ray_root_dir={tmp}/rr",
-                           f"--results_dir={tmp}/results"], cwd=root, capture_output=True, text=True, timeout=300)
+    figs = produce_figures(root, "--split=test", f"--ray_root_dir={tmp}/rr", f"--results_dir={tmp}/results")
     assert figs.returncode == 0, figs.stdout[-3000:] + figs.stderr[-3000:]
     return tmp, run.stdout
 

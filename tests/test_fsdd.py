@@ -1,13 +1,11 @@
 """FSDD loader protocols, error handling, and a tiny real Tune run of the audio_mnist grid on a fixture."""
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 import soundfile as sf
 
 from corpora import fsdd
 from tests.fixtures import make_fsdd
+from tests.inprocess import main_py, produce_figures
 from training.config import resolve_config
 
 
@@ -85,8 +83,7 @@ def test_unknown_protocol(fsdd_dir):
 
 
 def test_cli_missing_data_dir(root, tmp_path):
-    out = subprocess.run([sys.executable, "main.py", "--name=audio_mnist", f"--data_dir={tmp_path}/none",
-                          f"--ray_root_dir={tmp_path}/rr"], cwd=root, capture_output=True, text=True, timeout=120)
+    out = main_py(root, "--name=audio_mnist", f"--data_dir={tmp_path}/none", f"--ray_root_dir={tmp_path}/rr")
     assert out.returncode == 2 and "sh download_data.sh" in out.stderr
 
 
@@ -94,15 +91,12 @@ def test_tune_run_on_fixture_and_figure(root, fsdd_dir, tmp_path):
     tmp_path = tmp_path / "résultats à voir"  # results and figures under a path with spaces and accents too
     common = ["--num_cpus=2", "--max_epochs=2", f"--data_dir={fsdd_dir}", f"--ray_root_dir={tmp_path}/rr",
               "--set", 'model_name="mel_linear_net"']
-    grid = subprocess.run([sys.executable, "main.py", "--name=fsdd", *common, "--set", "init_lambd=[13.333,400.0]"],
-                          cwd=root, capture_output=True, text=True, timeout=600)
+    grid = main_py(root, "--name=fsdd", *common, "--set", "init_lambd=[13.333,400.0]")
     assert grid.returncode == 0, grid.stdout[-3000:] + grid.stderr[-3000:]
     assert "4 trials finished" in grid.stdout
-    ref = subprocess.run([sys.executable, "main.py", "--name=audio_mnist_reference", *common], cwd=root,
-                         capture_output=True, text=True, timeout=600)
+    ref = main_py(root, "--name=audio_mnist_reference", *common)
     assert ref.returncode == 0, ref.stdout[-3000:] + ref.stderr[-3000:]
-    figs = subprocess.run([sys.executable, "produce_figures.py", f"--ray_root_dir={tmp_path}/rr",
-                           f"--results_dir={tmp_path}/results"], cwd=root, capture_output=True, text=True, timeout=300)
+    figs = produce_figures(root, f"--ray_root_dir={tmp_path}/rr", f"--results_dir={tmp_path}/results")
     assert figs.returncode == 0, figs.stderr[-3000:]
     assert (tmp_path / "results/figures/test_audio_mnist.pdf").stat().st_size > 0
     table = (tmp_path / "results/tables/test_audio_mnist.md").read_text()

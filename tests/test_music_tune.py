@@ -5,14 +5,12 @@ import pandas as pd
 
 from tests.fixtures_fma import make_fma
 from tests.fixtures_gtzan import make_gtzan
-from tests.test_tune import main_py, trial_dirs
+from tests.inprocess import main_py, produce_figures
+from tests.test_tune import trial_dirs
 
 
 def figures(root, tmp_path):
-    import subprocess
-    import sys
-    return subprocess.run([sys.executable, "produce_figures.py", "--split=test", f"--ray_root_dir={tmp_path}/rr",
-                           f"--results_dir={tmp_path}/results"], cwd=root, capture_output=True, text=True, timeout=300)
+    return produce_figures(root, "--split=test", f"--ray_root_dir={tmp_path}/rr", f"--results_dir={tmp_path}/results")
 
 
 def test_gtzan_grid_and_figures(root, tmp_path):
@@ -20,7 +18,7 @@ def test_gtzan_grid_and_figures(root, tmp_path):
     run = main_py(root, "--name=gtzan", "--num_cpus=2", "--max_epochs=1", f"--ray_root_dir={tmp_path}/rr",
                   f"--data_dir={data}", "--set", "sample_rate=8000", "--set", "clip_seconds=1.2",
                   "--set", "n_mels=32", "--set", "batch_size=8", "--set", f"cache_dir={tmp_path}/cache",
-                  "--set", "model_name=mel_conv_net", timeout=600)  # plumbing: a small head, not ResNet18
+                  "--set", "model_name=mel_conv_net")  # plumbing: a small head, not ResNet18
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
     assert "18 trials finished, 0 unfinished, 0 errored" in run.stdout
     dirs = trial_dirs(tmp_path / "rr" / "gtzan")
@@ -48,7 +46,7 @@ def test_fma_grid_and_figures(root, tmp_path):
                 '{"segment_seconds": 2.0, "batch_size": 4}]')
     run = main_py(root, "--name=fma", "--num_cpus=2", "--max_epochs=1", f"--ray_root_dir={tmp_path}/rr",
                   f"--data_dir={data}", "--set", "sample_rate=8000", "--set", "clip_seconds=2.0",
-                  "--set", "n_mels=32", "--set", segments, "--set", f"cache_dir={tmp_path}/cache", timeout=600)
+                  "--set", "n_mels=32", "--set", segments, "--set", f"cache_dir={tmp_path}/cache")
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
     assert "14 trials finished, 0 unfinished, 0 errored" in run.stdout
     dirs = trial_dirs(tmp_path / "rr" / "fma")

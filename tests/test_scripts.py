@@ -6,13 +6,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.inprocess import main_py
+
 TINY = ["--name=time_frequency", "--num_cpus=2", "--max_epochs=2", "--set", "n_samples=60", "--set",
         "model_name=linear_net", "--set", "trainable=True"]
-
-
-def main_py(root, *args, timeout=300):
-    return subprocess.run([sys.executable, "main.py", *args], cwd=root, capture_output=True, text=True,
-                          timeout=timeout)
 
 
 def spans(exp: Path) -> list[tuple[float, float]]:

@@ -1,8 +1,6 @@
 """--search (random, optuna) and --scheduler (asha) through main.py, the grid/searcher conflict, and the
 window_search experiment end to end on the FSDD fixture (search and trainable parts, figure and table)."""
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,15 +10,11 @@ from ray import tune
 
 from figures.results import load_experiment, missing_trials, source_line
 from tests.fixtures import make_fsdd
+from tests.inprocess import main_py, produce_figures
 from tuning.runner import ConfigError, Search, build_parts, expand_grid, parse_overrides
 
 TINY = ["--name=time_frequency", "--num_cpus=2", "--max_epochs=1", "--set", "n_samples=150",
         "--set", 'model_name="linear_net"', "--set", "trainable=False"]
-
-
-def main_py(root, *args, timeout=300):
-    return subprocess.run([sys.executable, "main.py", *args], cwd=root, capture_output=True, text=True,
-                          timeout=timeout)
 
 
 def trial_configs(exp: Path) -> list[dict]:
@@ -131,7 +125,7 @@ def test_window_search_end_to_end(root, tmp_path):
     data = make_fsdd(tmp_path / "fsdd", takes=4)
     args = ["--name=window_search", "--num_cpus=2", "--num_samples=3", "--max_epochs=2", f"--data_dir={data}",
             f"--ray_root_dir={tmp_path}/rr"]
-    out = main_py(root, *args, timeout=600)
+    out = main_py(root, *args)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     assert "optuna search of 3 trials (searcher seed 0), asha scheduler" in out.stdout
     search_exp, trainable_exp = tmp_path / "rr/window_search/search", tmp_path / "rr/window_search/trainable"
@@ -142,15 +136,14 @@ def test_window_search_end_to_end(root, tmp_path):
     assert sorted(c["init_window_ms"] for c in trainable) == [10.0, 35.0, 300.0] and all(c["trainable"] for c in trainable)
     assert {c["model_name"] for c in searched + trainable} == {"mel_linear_net"}
 
-    again = main_py(root, *args, timeout=600)
+    again = main_py(root, *args)
     assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
     assert f"resuming the experiment in {search_exp}" in again.stdout
     assert f"resuming the experiment in {trainable_exp}" in again.stdout
     assert "different search space" not in again.stdout
     assert len(trial_configs(search_exp)) == 3 and len(trial_configs(trainable_exp)) == 3
 
-    figs = subprocess.run([sys.executable, "produce_figures.py", f"--ray_root_dir={tmp_path}/rr",
-                           f"--results_dir={tmp_path}/results"], cwd=root, capture_output=True, text=True, timeout=300)
+    figs = produce_figures(root, f"--ray_root_dir={tmp_path}/rr", f"--results_dir={tmp_path}/results")
     assert figs.returncode == 0, figs.stdout[-3000:] + figs.stderr[-3000:]
     for ext in ("pdf", "png"):
         assert (tmp_path / f"results/figures/test_window_search.{ext}").stat().st_size > 0

@@ -73,3 +73,20 @@ def test_class_metrics_by_hand():
     assert np.isnan(m["recall/d"])
     cm = confusion_table(labels, pred, ["a", "b", "c", "d"])
     assert cm.loc["a"].tolist() == [1, 1, 0, 0] and cm.loc["c"].tolist() == [1, 0, 1, 0] and cm.values.sum() == 6
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_class_metrics_equal_scikit_learn(seed):
+    """Random labels over 7 classes, some absent from the labels, some never predicted."""
+    from sklearn.metrics import confusion_matrix, f1_score, recall_score
+
+    rng = np.random.default_rng(seed)
+    labels, pred = rng.choice([0, 1, 2, 4, 5], size=200), rng.choice([0, 1, 3, 4, 6], size=200)
+    names = list("abcdefg")
+    m = class_metrics(labels, pred, names)
+    present = np.unique(labels)
+    assert m["macro_f1"] == pytest.approx(f1_score(labels, pred, labels=present, average="macro", zero_division=0))
+    recall = recall_score(labels, pred, labels=np.arange(7), average=None, zero_division=0)
+    for k, name in enumerate(names):
+        assert np.isnan(m[f"recall/{name}"]) if k not in present else m[f"recall/{name}"] == pytest.approx(recall[k])
+    assert (confusion_table(labels, pred, names).values == confusion_matrix(labels, pred, labels=np.arange(7))).all()

@@ -6,7 +6,6 @@ import math
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -157,18 +156,11 @@ def test_code_version(tmp_path, root):
 
 # ---------------------------------------------------------------------------------- end to end
 
-GRID = ["--name=time_frequency", "--num_cpus=2", "--num_samples=2", "--max_epochs=2", "--set", "n_samples=150",
-        "--set", 'model_name="linear_net"', "--set", "init_lambd=[1.276,31.9]"]
-
-
-@pytest.fixture(scope="module")
-def experiment(root, tmp_path_factory):
-    """8 finished trials: linear_net x trainable/fixed x lambda 1.276/31.9 x seeds 0, 1 (about 20 s)."""
-    rr = tmp_path_factory.mktemp("tables") / "rr"
-    run = subprocess.run([sys.executable, "main.py", *GRID, f"--ray_root_dir={rr}"], cwd=root,
-                         capture_output=True, text=True, timeout=300)
-    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-    return rr
+@pytest.fixture(scope="session")
+def experiment(tiny_experiment):
+    """8 finished trials: linear_net x trainable/fixed x lambda 1.276/31.9 x seeds 0, 1 (conftest's
+    ``tiny_experiment``, shared with other files: read only)."""
+    return tiny_experiment
 
 
 def read_trials(exp: Path) -> list[dict]:

@@ -11,12 +11,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from tests.inprocess import main_py, produce_figures
+
 TINY = ["--name=time_frequency", "--num_cpus=2", "--set", "n_samples=150", "--set", 'model_name="linear_net"']
-
-
-def main_py(root, *args, timeout=300):
-    return subprocess.run([sys.executable, "main.py", *args], cwd=root, capture_output=True, text=True,
-                          timeout=timeout)
 
 
 def trial_dirs(exp):
@@ -92,9 +89,7 @@ def test_run_rerun_and_figures(root, tmp_path):
     assert trial_dirs(exp) == dirs  # nothing started twice
     assert {d.name: len(pd.read_csv(d / "progress.csv")) for d in dirs} == rows
 
-    figs = subprocess.run([sys.executable, "produce_figures.py", "--split=test", f"--ray_root_dir={tmp_path}/rr",
-                           f"--results_dir={tmp_path}/results"], cwd=root, capture_output=True, text=True,
-                          timeout=300)
+    figs = produce_figures(root, "--split=test", f"--ray_root_dir={tmp_path}/rr", f"--results_dir={tmp_path}/results")
     assert figs.returncode == 0, figs.stderr[-3000:]
     for name in ("figures/data_example.pdf", "figures/data_example.png", "figures/test_time_frequency.pdf",
                  "figures/test_time_frequency.png", "figures/lambda_curves_time_frequency.pdf",

@@ -1,0 +1,56 @@
+"""main.py and produce_figures.py called in the test process, on one local Ray per pytest process.
+
+A ``python main.py`` subprocess spends about 8 of its 14 s (a 2-trial run, 19 CPU-seconds on this 2-core
+machine) on imports, starting a local Ray and shutting it down. The end-to-end tests that do not signal
+or kill the driver call :func:`main_py` instead: ``main.main(argv)`` with its output captured, on a Ray
+started once (the way ``main.py`` starts it: ``tuning.runner.init_ray``, which ``main.main`` then finds
+running) and shut down at the end of the session (``conftest.pytest_sessionfinish``). The tests that
+interrupt, ``kill -9`` or join a cluster still run ``main.py`` as a process of its own.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import subprocess
+from pathlib import Path
+
+RAY_CPUS = 2  # what every end-to-end test asks for with --num_cpus=2
+
+
+def main_py(root: Path, *args: str) -> subprocess.CompletedProcess:
+    """``python main.py *args`` in ``root``, run as ``main.main(list(args))`` in this process.
+
+    Returns a ``CompletedProcess`` with the exit status (argparse's ``SystemExit`` included) and the
+    text printed to stdout and stderr (Tune's own progress tables included)."""
+    import main
+    from tuning.runner import init_ray
+
+    init_ray(None, RAY_CPUS)  # does nothing once Ray runs
+    return _call(root, main.main, ["main.py", *args])
+
+
+def produce_figures(root: Path, *args: str) -> subprocess.CompletedProcess:
+    """``python produce_figures.py *args`` in ``root``, run as ``produce_figures.main`` in this process."""
+    import produce_figures
+
+    return _call(root, produce_figures.main, ["produce_figures.py", *args])
+
+
+def _call(root: Path, entry, argv: list[str]) -> subprocess.CompletedProcess:
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.chdir(root), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = entry(argv[1:])
+        except SystemExit as exit_:  # argparse's errors
+            code = exit_.code if isinstance(exit_.code, int) else 2
+    return subprocess.CompletedProcess(argv, code, out.getvalue(), err.getvalue())
+
+
+def shutdown() -> None:
+    """End the Ray this process started, if any."""
+    import sys
+
+    if "ray" in sys.modules:
+        import ray
+
+        ray.shutdown()
