@@ -73,7 +73,9 @@ class Cluster:
         base = {k: v for k, v in os.environ.items() if not k.startswith(("RAY_", "CUDA_"))}
         base["RAY_AUTH_TOKEN_PATH"] = str(token)
         self.driver_env = dict(base)  # no RAY_AUTH_MODE: main.py sets it
-        self.node_env = {**base, "RAY_AUTH_MODE": "token"}
+        # the head notices a lost node after 3 missed health checks 1 s apart (Ray's default: 5 x 3 s)
+        self.node_env = {**base, "RAY_AUTH_MODE": "token", "RAY_health_check_period_ms": "1000",
+                         "RAY_health_check_failure_threshold": "3"}
         self.procs = {}
         self.taken = set()
 

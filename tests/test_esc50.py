@@ -163,10 +163,11 @@ def test_wrong_content_installs_nothing(tmp_path, kind, message):
 
 def test_unreadable_clip_fails_verification(tmp_path):
     root = make_esc50(tmp_path / "esc", rows=[])
+    first = meta_rows()["filename"][0]
     problems = esc50.verify(root)
-    assert problems[0] == "missing audio/" + meta_rows()["filename"][0]
-    (root / "audio" / meta_rows()["filename"][0]).write_bytes(b"not audio")
-    assert any(p.startswith("unreadable audio/" + meta_rows()["filename"][0]) for p in esc50.verify(root))
+    assert problems[0] == "missing audio/" + first
+    (root / "audio" / first).write_bytes(b"not audio")
+    assert any(p.startswith("unreadable audio/" + first) for p in esc50.verify(root))
 
 
 def test_shell_entry_point_with_esc50_url(archive, tmp_path, root):

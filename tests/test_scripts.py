@@ -35,7 +35,7 @@ def test_errored_trials_exit_1_and_say_to_rerun(root, tmp_path):
 def test_max_concurrent_and_cpus_per_trial_serialise_trials(root, tmp_path):
     """Two trials of a few seconds on a 2-CPU Ray overlap by default; --max_concurrent=1 or 2 CPUs per
     trial runs them one after the other."""
-    longer = ["--max_epochs=12", "--set", "n_samples=1000", "--set", "init_lambd=[1.276,31.9]"]
+    longer = ["--max_epochs=5", "--set", "n_samples=1000", "--set", "init_lambd=[1.276,31.9]"]
     for flag in ("", "--max_concurrent=1", "--cpus_per_trial=2"):
         rr = tmp_path / (flag.strip("-").split("=")[0] or "default")
         done = main_py(root, *TINY, *longer, *([flag] if flag else []), f"--ray_root_dir={rr}")
