@@ -51,7 +51,7 @@ def compute_figure(curve: pd.DataFrame, trainable: pd.DataFrame, acc_col: str, a
     if len(curve) and pd.notna(curve["chosen_ms"].iloc[-1]):
         last = curve.iloc[-1]
         ax.annotate(f"{last['chosen_ms']:.0f} ms", (last["compute_s"], last["chosen_acc"] * 100), fontsize=8,
-                    xytext=(-4, -12), textcoords="offset points", ha="right", color="tab:orange")  # inside the axes
+                    xytext=(-4, 4), textcoords="offset points", ha="right", color="tab:orange")  # left of the point: inside the figure
     for k, (_, run) in enumerate(trainable.sort_values("config/init_window_ms").iterrows()):
         ax.scatter([run["time_total_s"]], [run[acc_col] * 100], marker="os^vD"[k % 5], color="tab:blue", zorder=3,
                    label=f"trainable from {run['config/init_window_ms']:g} ms → {run['best_lambd_ms']:.0f} ms")
