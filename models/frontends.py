@@ -107,6 +107,9 @@ class GaussianSpectrogram(nn.Module):
         self._lambd_host = float(self.effective_lambd().detach())  # samples; read by geometry()
         self.init_lambd = self._lambd_host  # samples, for drift()
         self.register_load_state_dict_post_hook(lambda module, _keys: module.refresh_geometry())
+        # the CPU STFT's scratch tensors, reused across calls (F.power_spectrogram's ``workspace``); a GPU's
+        # caching allocator already reuses memory, so CUDA calls get none (no memory held between calls)
+        self._workspace: dict = {}
 
     @property
     def window_parameter(self) -> nn.Parameter:
@@ -159,7 +162,8 @@ class GaussianSpectrogram(nn.Module):
         win_length, n_fft = self.geometry()
         window = F.gaussian_window(lambd, win_length, self.normalize_window)
         chunk = self.chunk_size or auto_chunk(x.shape[-1], self.hop_length, n_fft, x.device)
-        return F.power_spectrogram(x, window, n_fft, self.hop_length, chunk)
+        workspace = self._workspace if x.device.type == "cpu" else None
+        return F.power_spectrogram(x, window, n_fft, self.hop_length, chunk, workspace=workspace)
 
 
 class DMEL(nn.Module):

@@ -160,6 +160,29 @@ def test_closed_form_window_gradient_matches_autograd(n_fft, win, hop, n_points)
     torch.testing.assert_close(F.power_spectrogram(x, w, n_fft, hop), F.power_spectrogram(x_grad, w, n_fft, hop))
 
 
+def test_workspace_reused_across_calls_gives_the_autograd_values():
+    """Scratch tensors kept in one workspace across calls (batches of 5 then 2, chunks of 2 with a last
+    chunk of 1, two forwards before one backward) leave the power and window gradient of autograd
+    through torch.stft (float64)."""
+    torch.manual_seed(0)
+    n_fft, hop, n_points = 64, 7, 300
+    w = torch.rand(40, dtype=torch.float64, requires_grad=True)
+    workspace = {}
+    for batch in (5, 2):
+        xs = [torch.randn(batch, n_points, dtype=torch.float64) for _ in range(2)]
+        weights = torch.randn(batch, n_fft // 2 + 1, n_points // hop + 1, dtype=torch.float64)
+        outs = [F.power_spectrogram(x, w, n_fft, hop, chunk_size=2, workspace=workspace) for x in xs]
+        (sum(outs) * weights).sum().backward()
+        ours, w.grad = w.grad.clone(), None
+        wants = [F.power_spectrogram(x.requires_grad_(True), w, n_fft, hop) for x in xs]  # the autograd path
+        (sum(wants) * weights).sum().backward()
+        torch.testing.assert_close(ours, w.grad, rtol=1e-9, atol=1e-9)
+        for out, want in zip(outs, wants):
+            torch.testing.assert_close(out, want.detach())
+        w.grad = None
+    assert workspace  # the scratch tensors stayed there for the next call
+
+
 # lambd_param="log" (lambda = exp(theta)), the straight-through bounds, min_window_ms
 
 @pytest.mark.parametrize("mode,n_points,hop,lambd", [("full", 128, 1, 6.38), ("optimized", 5500, 80, 13.333),
