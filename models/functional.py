@@ -191,13 +191,14 @@ class _WindowPowerSTFT(torch.autograd.Function):
         n_fft, step, workspace = ctx.n_fft, ctx.chunk_size, ctx.workspace
         frames = padded.unfold(-1, n_fft, ctx.hop_length)
         grad_window = torch.zeros(n_fft, dtype=padded.dtype, device=padded.device)
+        doubled = torch.ones(n_fft // 2 + 1, dtype=padded.dtype, device=padded.device)  # (F,)
+        doubled[0] = 2  # DC
+        if n_fft % 2 == 0:
+            doubled[-1] = 2  # Nyquist
         for start, z in zip(range(0, len(frames), step), spectra):
             chunk = frames[start:start + step]
             spec_grad = _scratch(workspace, "spectra", z.shape, z, z.dtype)  # X = G * Z, (chunk, T, F)
-            spec_grad.copy_(grad[start:start + step]).mul_(z)
-            spec_grad[..., 0] *= 2
-            if n_fft % 2 == 0:
-                spec_grad[..., -1] *= 2
+            torch.mul(grad[start:start + step], doubled, out=spec_grad).mul_(z)  # G cast to complex as it is written
             # N * irfft(X), (chunk, T, N): norm="forward" leaves out the 1 / N
             r = torch.fft.irfft(spec_grad, n=n_fft, dim=-1, norm="forward")
             grad_window += r.mul_(chunk).sum((0, 1))

@@ -144,7 +144,8 @@ def test_fixed_mel_shape_and_finite():
     assert torch.isfinite(out).all()
 
 
-@pytest.mark.parametrize("n_fft,win,hop,n_points", [(256, 128, 1, 128), (512, 512, 80, 2000), (64, 40, 7, 300)])
+@pytest.mark.parametrize("n_fft,win,hop,n_points", [(256, 128, 1, 128), (512, 512, 80, 2000), (64, 40, 7, 300),
+                                                    (63, 40, 7, 300)])  # odd n_fft: no Nyquist bin
 def test_closed_form_window_gradient_matches_autograd(n_fft, win, hop, n_points):
     """The hand-written window gradient equals autograd through torch.stft (float64)."""
     torch.manual_seed(0)
