@@ -181,7 +181,17 @@ def test_workspace_reused_across_calls_gives_the_autograd_values():
         for out, want in zip(outs, wants):
             torch.testing.assert_close(out, want.detach())
         w.grad = None
-    assert sorted(workspace) == ["frames", "spectra"]  # one scratch tensor each, kept for the next call
+    assert sorted(workspace) == ["frames", "padded", "spectra"]  # one scratch tensor each, kept for the next call
+
+
+@pytest.mark.parametrize("pad_mode", F.PAD_MODES)
+@pytest.mark.parametrize("n_fft,length", [(64, 300), (63, 40), (8, 5)])
+def test_padding_into_scratch_equals_torch_pad(pad_mode, n_fft, length):
+    x = torch.randn(3, length, dtype=torch.float64)
+    want = torch.nn.functional.pad(x[:, None], (n_fft // 2, n_fft // 2), mode=pad_mode)[:, 0]
+    workspace = {"padded": torch.full((4, length + n_fft // 2 * 2), float("nan"), dtype=torch.float64)}  # stale
+    torch.testing.assert_close(F._padded(x, n_fft, pad_mode, workspace), want, rtol=0, atol=0)
+    torch.testing.assert_close(F._padded(x, n_fft, pad_mode, None), want, rtol=0, atol=0)
 
 
 # lambd_param="log" (lambda = exp(theta)), the straight-through bounds, min_window_ms
