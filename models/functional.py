@@ -249,7 +249,7 @@ def log_mel(power_spec: torch.Tensor, fb: torch.Tensor, eps: float = LOG_EPS) ->
     Returns:
         ``(..., n_mels, frames)`` natural-log mel spectrogram.
     """
-    return torch.log(apply_filterbank(power_spec, fb) + eps)
+    return torch.log(apply_filterbank(power_spec, fb, offset=eps))
 
 
 def stft_window(name: str, n_fft: int) -> torch.Tensor:
@@ -329,19 +329,22 @@ def stft_magnitude(x: torch.Tensor, window: torch.Tensor, hop_length: int, kerne
     return spec.reshape(shape[:-1] + spec.shape[-2:])
 
 
-def apply_filterbank(spec: torch.Tensor, fb: torch.Tensor) -> torch.Tensor:
-    """``fb^T @ S``: ``(..., n_fft // 2 + 1, frames)`` and ``(n_fft // 2 + 1, n_mels)`` -> ``(..., n_mels, frames)``.
+def apply_filterbank(spec: torch.Tensor, fb: torch.Tensor, offset: float = 0.0) -> torch.Tensor:
+    """``fb^T @ S + offset``: ``(..., n_fft // 2 + 1, frames)`` and ``(n_fft // 2 + 1, n_mels)`` ->
+    ``(..., n_mels, frames)``.
 
     On the CPU, with a fixed ``fb`` (no gradient), only the bins where a block of ``FILTER_BLOCK``
-    consecutive filters is nonzero are multiplied (:class:`_BandedProduct`); elsewhere (a GPU, a
-    learned filterbank) one dense product. A spectrogram whose frequency axis is the fastest-moving
-    (as :func:`power_spectrogram` returns it) goes in without a copy.
+    consecutive filters is nonzero are multiplied (:class:`_BandedProduct`, which adds ``offset`` in the
+    products themselves: no extra pass); elsewhere (a GPU, a learned filterbank) one dense product. A
+    spectrogram whose frequency axis is the fastest-moving (as :func:`power_spectrogram` returns it)
+    goes in without a copy.
     """
     fb = fb.to(spec.dtype)
     if spec.device.type != "cpu" or fb.requires_grad:
-        return torch.matmul(spec.transpose(-1, -2), fb).transpose(-1, -2)
+        mel = torch.matmul(spec.transpose(-1, -2), fb).transpose(-1, -2)
+        return mel + offset if offset else mel
     flat = spec.transpose(-1, -2).reshape(-1, spec.shape[-2])  # (batch * frames, freq)
-    mel = _BandedProduct.apply(flat, fb, _filter_blocks(fb))
+    mel = _BandedProduct.apply(flat, fb, _filter_blocks(fb), offset)
     return mel.reshape(spec.shape[:-2] + (spec.shape[-1], fb.shape[1])).transpose(-1, -2)
 
 
@@ -378,14 +381,15 @@ def _filter_blocks(fb: torch.Tensor) -> tuple[tuple[int, int, int, int], ...]:
 
 
 class _BandedProduct(torch.autograd.Function):
-    """``S @ fb`` ``(N, freq) @ (freq, n_filters)`` block by block of filters over their nonzero bins
-    (``blocks`` from :func:`_filter_blocks`); the gradient reaches ``S`` only (``fb`` is fixed)."""
+    """``S @ fb + offset`` ``(N, freq) @ (freq, n_filters)`` block by block of filters over their nonzero
+    bins (``blocks`` from :func:`_filter_blocks`); the gradient reaches ``S`` only (``fb`` is fixed)."""
 
     @staticmethod
-    def forward(ctx, s, fb, blocks):
+    def forward(ctx, s, fb, blocks, offset):
         out = s.new_empty(s.shape[0], fb.shape[1])
+        bias = s.new_full((), offset)
         for lo, hi, j0, j1 in blocks:
-            torch.mm(s[:, lo:hi], fb[lo:hi, j0:j1], out=out[:, j0:j1])
+            torch.addmm(bias, s[:, lo:hi], fb[lo:hi, j0:j1], out=out[:, j0:j1])
         ctx.save_for_backward(fb)
         ctx.blocks = blocks
         return out
@@ -397,7 +401,7 @@ class _BandedProduct(torch.autograd.Function):
         grad_s = grad.new_zeros(grad.shape[0], fb.shape[0])
         for lo, hi, j0, j1 in ctx.blocks:  # blocks share their edge bins: accumulate
             grad_s[:, lo:hi].addmm_(grad[:, j0:j1], fb[lo:hi, j0:j1].T)
-        return grad_s, None, None
+        return grad_s, None, None, None
 
 
 def log_compress(x: torch.Tensor) -> torch.Tensor:
