@@ -160,14 +160,13 @@ class GaussianSpectrogram(nn.Module):
         return F.window_geometry(self._lambd_host, self.n_points, self.window_mode)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.remove_mean:
-            x = x - x.mean(dim=-1, keepdim=True)
         lambd = self.effective_lambd().to(x.dtype)
         win_length, n_fft = self.geometry()
         window = F.gaussian_window(lambd, win_length, self.normalize_window)
         chunk = self.chunk_size or auto_chunk(x.shape[-1], self.hop_length, n_fft, x.device)
         workspace = self._workspace if x.device.type == "cpu" else None
-        return F.power_spectrogram(x, window, n_fft, self.hop_length, chunk, workspace=workspace)
+        return F.power_spectrogram(x, window, n_fft, self.hop_length, chunk, workspace=workspace,
+                                   remove_mean=self.remove_mean)
 
 
 class DMEL(nn.Module):

@@ -86,6 +86,7 @@ def power_spectrogram(
     chunk_size: int | None = None,
     pad_mode: str = "constant",
     workspace: dict | None = None,
+    remove_mean: bool = False,
 ) -> torch.Tensor:
     """``|STFT|^2`` with ``center=True`` (``pad_mode`` padding, zeros by default).
 
@@ -99,6 +100,8 @@ def power_spectrogram(
         workspace: a dict the caller keeps across calls (one per layer, used by one thread at a time):
             the scratch tensors of the closed-form path live there and are reused (see
             :class:`_WindowPowerSTFT`); ``None`` = fresh temporaries at every call.
+        remove_mean: subtract each signal's mean first (on the closed-form path, as it is copied into the
+            padded signal: no separate centred copy).
     Returns:
         ``(..., n_fft // 2 + 1, time // hop_length + 1)`` power spectrogram.
     """
@@ -109,32 +112,40 @@ def power_spectrogram(
         window = torch.nn.functional.pad(window, (left, n_fft - window.numel() - left))
     chunk_size = max(chunk_size or len(flat), 1)
     if x.requires_grad:  # gradients for the signal too: let autograd differentiate torch.stft
+        if remove_mean:
+            flat = flat - flat.mean(dim=-1, keepdim=True)
         spec = torch.cat([torch.view_as_real(torch.stft(c, n_fft=n_fft, hop_length=hop_length, window=window,
                                                         center=True, pad_mode=pad_mode, return_complex=True))
                           .pow(2).sum(-1) for c in flat.split(chunk_size)])
     else:
         # frequency stays the fastest-moving axis: log_mel's transpose back is contiguous (one matrix product)
-        spec = _WindowPowerSTFT.apply(flat, window, n_fft, hop_length, pad_mode, chunk_size,
-                                      workspace).transpose(-1, -2)
+        spec = _WindowPowerSTFT.apply(flat, window, n_fft, hop_length, pad_mode, chunk_size, workspace,
+                                      remove_mean).transpose(-1, -2)
     return spec.reshape(shape[:-1] + spec.shape[-2:])
 
 
-def _padded(x: torch.Tensor, n_fft: int, pad_mode: str, workspace: dict | None) -> torch.Tensor:
-    """``x`` ``(B, time)`` with ``center=True`` padding, ``n_fft // 2`` samples each side, in the scratch
-    tensor ``"padded"`` of ``workspace`` (:func:`_scratch`), ``(B, time + 2 (n_fft // 2))``: zeros
-    (``"constant"``) or ``x`` mirrored about its first and last samples (``"reflect"``, which needs
-    ``n_fft // 2 < time``), as ``torch.nn.functional.pad`` pads."""
+def _padded(x: torch.Tensor, n_fft: int, pad_mode: str, workspace: dict | None,
+            mean: torch.Tensor | None = None) -> torch.Tensor:
+    """``x - mean`` (``x`` ``(B, time)``, ``mean`` ``(B, 1)`` or ``None`` for ``x``) with ``center=True``
+    padding, ``n_fft // 2`` samples each side, in the scratch tensor ``"padded"`` of ``workspace``
+    (:func:`_scratch`), ``(B, time + 2 (n_fft // 2))``: zeros (``"constant"``) or the signal mirrored about
+    its first and last samples (``"reflect"``, which needs ``n_fft // 2 < time``), as
+    ``torch.nn.functional.pad`` pads."""
     half, length = n_fft // 2, x.shape[-1]
     if pad_mode == "reflect" and half >= length:
         raise ValueError(f"reflect padding of {half} samples needs a longer signal than {length} samples")
     out = _scratch(workspace, "padded", (len(x), length + 2 * half), x, x.dtype)
-    out[:, half:half + length].copy_(x)
+    signal = out[:, half:half + length]
+    if mean is None:
+        signal.copy_(x)
+    else:
+        torch.sub(x, mean, out=signal)
     if pad_mode == "constant":
         out[:, :half].zero_()
         out[:, half + length:].zero_()
-    else:  # x[half], ..., x[1] on the left; x[-2], ..., x[-half - 1] on the right
-        out[:, :half].copy_(x[:, 1:half + 1].flip(-1))
-        out[:, half + length:].copy_(x[:, length - half - 1:length - 1].flip(-1))
+    else:  # s[half], ..., s[1] on the left; s[-2], ..., s[-half - 1] on the right
+        out[:, :half].copy_(signal[:, 1:half + 1].flip(-1))
+        out[:, half + length:].copy_(signal[:, length - half - 1:length - 1].flip(-1))
     return out
 
 
@@ -153,8 +164,9 @@ def _scratch(workspace: dict | None, name: str, shape: tuple[int, ...], like: to
 
 
 class _WindowPowerSTFT(torch.autograd.Function):
-    """``S = |rfft(frames * w)|^2``, ``(B, frames, n_fft // 2 + 1)`` from ``(B, time)``, ``chunk_size``
-    signals at a time, with a closed-form gradient for the window ``w`` ``(n_fft,)`` only.
+    """``S = |rfft(frames * w)|^2``, ``(B, frames, n_fft // 2 + 1)`` from ``(B, time)`` (less each signal's
+    mean with ``remove_mean``), ``chunk_size`` signals at a time, with a closed-form gradient for the
+    window ``w`` ``(n_fft,)`` only.
 
     With ``Z = rfft(frames * w)`` and upstream gradient ``G = dL/dS`` (real),
     ``dL/dw[m] = sum_{b,t} frames[b,t,m] * N * irfft(X)[b,t,m]`` where ``X = G * Z`` with its
@@ -179,8 +191,9 @@ class _WindowPowerSTFT(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, x, window, n_fft, hop_length, pad_mode, chunk_size, workspace):
-        padded = _padded(x, n_fft, pad_mode, workspace)
+    def forward(ctx, x, window, n_fft, hop_length, pad_mode, chunk_size, workspace, remove_mean):
+        mean = x.mean(dim=-1, keepdim=True) if remove_mean else None  # (B, 1)
+        padded = _padded(x, n_fft, pad_mode, workspace, mean)
         frames = padded.unfold(-1, n_fft, hop_length)  # (B, T, N), a view
         n_frames, n_freqs = frames.shape[1], n_fft // 2 + 1
         power = x.new_empty(len(frames), n_frames, n_freqs)  # (B, T, F)
@@ -195,7 +208,7 @@ class _WindowPowerSTFT(torch.autograd.Function):
             spectra.append(z)
         ctx.save_for_backward(x, *spectra)  # not the padded copy: it is scratch, padded again in backward
         ctx.n_fft, ctx.hop_length, ctx.chunk_size, ctx.workspace = n_fft, hop_length, chunk_size, workspace
-        ctx.pad_mode = pad_mode
+        ctx.pad_mode, ctx.mean = pad_mode, mean
         return power
 
     @staticmethod
@@ -203,9 +216,9 @@ class _WindowPowerSTFT(torch.autograd.Function):
     def backward(ctx, grad):
         x, *spectra = ctx.saved_tensors
         if not ctx.needs_input_grad[1]:
-            return None, None, None, None, None, None, None
+            return None, None, None, None, None, None, None, None
         n_fft, step, workspace = ctx.n_fft, ctx.chunk_size, ctx.workspace
-        padded = _padded(x, n_fft, ctx.pad_mode, workspace)
+        padded = _padded(x, n_fft, ctx.pad_mode, workspace, ctx.mean)
         frames = padded.unfold(-1, n_fft, ctx.hop_length)
         grad_window = torch.zeros(n_fft, dtype=padded.dtype, device=padded.device)
         doubled = torch.ones(n_fft // 2 + 1, dtype=padded.dtype, device=padded.device)  # (F,)
@@ -219,7 +232,7 @@ class _WindowPowerSTFT(torch.autograd.Function):
             # N * irfft(X), (chunk, T, N): norm="forward" leaves out the 1 / N
             r = torch.fft.irfft(spec_grad, n=n_fft, dim=-1, norm="forward")
             grad_window += r.mul_(chunk).sum((0, 1))
-        return None, grad_window, None, None, None, None, None
+        return None, grad_window, None, None, None, None, None, None
 
 
 def mel_filterbank(n_fft: int, n_mels: int, sample_rate: int, f_min: float = 0.0,

@@ -186,12 +186,25 @@ def test_workspace_reused_across_calls_gives_the_autograd_values():
 
 @pytest.mark.parametrize("pad_mode", F.PAD_MODES)
 @pytest.mark.parametrize("n_fft,length", [(64, 300), (63, 40), (8, 5)])
-def test_padding_into_scratch_equals_torch_pad(pad_mode, n_fft, length):
-    x = torch.randn(3, length, dtype=torch.float64)
-    want = torch.nn.functional.pad(x[:, None], (n_fft // 2, n_fft // 2), mode=pad_mode)[:, 0]
+@pytest.mark.parametrize("remove_mean", [False, True])
+def test_padding_into_scratch_equals_torch_pad(pad_mode, n_fft, length, remove_mean):
+    x = torch.randn(3, length, dtype=torch.float64) + 1
+    mean = x.mean(-1, keepdim=True) if remove_mean else None
+    want = torch.nn.functional.pad((x - mean if remove_mean else x)[:, None], (n_fft // 2, n_fft // 2),
+                                   mode=pad_mode)[:, 0]
     workspace = {"padded": torch.full((4, length + n_fft // 2 * 2), float("nan"), dtype=torch.float64)}  # stale
-    torch.testing.assert_close(F._padded(x, n_fft, pad_mode, workspace), want, rtol=0, atol=0)
-    torch.testing.assert_close(F._padded(x, n_fft, pad_mode, None), want, rtol=0, atol=0)
+    torch.testing.assert_close(F._padded(x, n_fft, pad_mode, workspace, mean), want, rtol=0, atol=0)
+    torch.testing.assert_close(F._padded(x, n_fft, pad_mode, None, mean), want, rtol=0, atol=0)
+
+
+def test_remove_mean_equals_centring_first():
+    """``remove_mean=True`` equals the transform of the centred signal, on the closed-form and autograd paths."""
+    torch.manual_seed(0)
+    x = torch.randn(4, 500, dtype=torch.float64) + 3
+    w = torch.rand(64, dtype=torch.float64)
+    want = F.power_spectrogram(x - x.mean(-1, keepdim=True), w, 64, 10)
+    torch.testing.assert_close(F.power_spectrogram(x, w, 64, 10, remove_mean=True), want)
+    torch.testing.assert_close(F.power_spectrogram(x.requires_grad_(True), w, 64, 10, remove_mean=True), want)
 
 
 # lambd_param="log" (lambda = exp(theta)), the straight-through bounds, min_window_ms
