@@ -31,9 +31,10 @@ from models import functional as F
 # 2**20 at every window measured (median DMEL/fixed-mel ratio over 3-10 alternated benchmark runs on
 # the shared 2-core machine, one thread): FSDD 10 ms 1.22x against 1.64x, 35 ms 0.82x against 1.10x,
 # 300 ms 0.61x against 0.81x; ESC-50 10 ms 1.22x against 1.35x; GTZAN 10 ms 1.32x against 1.46x,
-# 46.4 ms 0.95x against 1.01x (2**18: better at GTZAN 10 ms and FSDD 35 ms, worse at ESC-50 10 ms). On a GPU every call is a kernel launch and the temporaries of one call
-# (windowed frames, rfft output, power: ~16 bytes per frame sample, ~512 MiB at 2**25) fit easily,
-# so calls are 256x larger: a batch of 16 GTZAN 30 s clips at n_fft 1024 is one call.
+# 46.4 ms 0.95x against 1.01x (2**18: better at GTZAN 10 ms and FSDD 35 ms, worse at ESC-50 10 ms).
+# On a GPU every call is a kernel launch and the temporaries of one call (windowed frames, rfft
+# output, power: ~16 bytes per frame sample, ~512 MiB at 2**25) fit easily, so calls are 256x
+# larger: a batch of 16 GTZAN 30 s clips at n_fft 1024 is one call.
 CHUNK_ELEMENTS = {"cpu": 2**17, "cuda": 2**25}
 LAMBD_PARAMS = ("abs", "log")  # how the trained parameter gives lambda (GaussianSpectrogram)
 
