@@ -144,7 +144,8 @@ def test_fixed_mel_shape_and_finite():
     assert torch.isfinite(out).all()
 
 
-@pytest.mark.parametrize("n_fft,win,hop,n_points", [(256, 128, 1, 128), (512, 512, 80, 2000), (64, 40, 7, 300)])
+@pytest.mark.parametrize("n_fft,win,hop,n_points", [(256, 128, 1, 128), (512, 512, 80, 2000), (64, 40, 7, 300),
+                                                    (63, 40, 7, 300)])  # odd n_fft: no Nyquist bin
 def test_closed_form_window_gradient_matches_autograd(n_fft, win, hop, n_points):
     """The hand-written window gradient equals autograd through torch.stft (float64)."""
     torch.manual_seed(0)
@@ -158,6 +159,52 @@ def test_closed_form_window_gradient_matches_autograd(n_fft, win, hop, n_points)
     (F.power_spectrogram(x_grad, w, n_fft, hop) * weights).sum().backward()
     torch.testing.assert_close(ours, w.grad, rtol=1e-9, atol=1e-9)
     torch.testing.assert_close(F.power_spectrogram(x, w, n_fft, hop), F.power_spectrogram(x_grad, w, n_fft, hop))
+
+
+def test_workspace_reused_across_calls_gives_the_autograd_values():
+    """Scratch tensors kept in one workspace across calls (batches of 5 then 2, chunks of 2 with a last
+    chunk of 1, two forwards before one backward) leave the power and window gradient of autograd
+    through torch.stft (float64)."""
+    torch.manual_seed(0)
+    n_fft, hop, n_points = 64, 7, 300
+    w = torch.rand(40, dtype=torch.float64, requires_grad=True)
+    workspace = {}
+    for batch in (5, 2):
+        xs = [torch.randn(batch, n_points, dtype=torch.float64) for _ in range(2)]
+        weights = torch.randn(batch, n_fft // 2 + 1, n_points // hop + 1, dtype=torch.float64)
+        outs = [F.power_spectrogram(x, w, n_fft, hop, chunk_size=2, workspace=workspace) for x in xs]
+        (sum(outs) * weights).sum().backward()
+        ours, w.grad = w.grad.clone(), None
+        wants = [F.power_spectrogram(x.requires_grad_(True), w, n_fft, hop) for x in xs]  # the autograd path
+        (sum(wants) * weights).sum().backward()
+        torch.testing.assert_close(ours, w.grad, rtol=1e-9, atol=1e-9)
+        for out, want in zip(outs, wants):
+            torch.testing.assert_close(out, want.detach())
+        w.grad = None
+    assert sorted(workspace) == ["frames", "padded", "spectra"]  # one scratch tensor each, kept for the next call
+
+
+@pytest.mark.parametrize("pad_mode", F.PAD_MODES)
+@pytest.mark.parametrize("n_fft,length", [(64, 300), (63, 40), (8, 5)])
+@pytest.mark.parametrize("remove_mean", [False, True])
+def test_padding_into_scratch_equals_torch_pad(pad_mode, n_fft, length, remove_mean):
+    x = torch.randn(3, length, dtype=torch.float64) + 1
+    mean = x.mean(-1, keepdim=True) if remove_mean else None
+    want = torch.nn.functional.pad((x - mean if remove_mean else x)[:, None], (n_fft // 2, n_fft // 2),
+                                   mode=pad_mode)[:, 0]
+    workspace = {"padded": torch.full((4, length + n_fft // 2 * 2), float("nan"), dtype=torch.float64)}  # stale
+    torch.testing.assert_close(F._padded(x, n_fft, pad_mode, workspace, mean), want, rtol=0, atol=0)
+    torch.testing.assert_close(F._padded(x, n_fft, pad_mode, None, mean), want, rtol=0, atol=0)
+
+
+def test_remove_mean_equals_centring_first():
+    """``remove_mean=True`` equals the transform of the centred signal, on the closed-form and autograd paths."""
+    torch.manual_seed(0)
+    x = torch.randn(4, 500, dtype=torch.float64) + 3
+    w = torch.rand(64, dtype=torch.float64)
+    want = F.power_spectrogram(x - x.mean(-1, keepdim=True), w, 64, 10)
+    torch.testing.assert_close(F.power_spectrogram(x, w, 64, 10, remove_mean=True), want)
+    torch.testing.assert_close(F.power_spectrogram(x.requires_grad_(True), w, 64, 10, remove_mean=True), want)
 
 
 # lambd_param="log" (lambda = exp(theta)), the straight-through bounds, min_window_ms
