@@ -182,6 +182,7 @@ def _flatten_variants(df: pd.DataFrame) -> pd.DataFrame:
 
 FRONTEND_NAMES = {"leaf": "LEAF", "efficientleaf": "EfficientLEAF", "sincnet": "SincNet",
                   "trainable_mel": "trainable mel", "dstft": "DSTFT"}
+LEAF_COMPRESSION_NAMES = {"pcen": "", "log_tbn": " (log+TBN)", "log_tbn_median": " (log+TBN, median)"}  # sPCEN: no suffix
 
 
 def _setting(row: pd.Series, key: str, default):
@@ -203,6 +204,8 @@ def frontend_label(row: pd.Series) -> str:
         return f"Ada-STFT {learned}" + ("" if window == "hann" else f" ({window})") + pcen
     if kind == "torchaudio_mel":
         return ("fixed mel (dB)" if pd.notna(row.get("config/top_db")) else "fixed mel") + pcen
+    if kind in ("leaf", "efficientleaf"):
+        return FRONTEND_NAMES[kind] + LEAF_COMPRESSION_NAMES[_setting(row, "leaf_compression", "pcen")]
     return FRONTEND_NAMES.get(kind, kind) + pcen
 
 

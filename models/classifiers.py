@@ -295,19 +295,20 @@ def _dstft(config: dict, feature: str, n_points: int, sample_rate: int | None) -
 
 
 def _leaf(config: dict, feature: str, n_points: int, sample_rate: int | None) -> nn.Module:
-    """LEAF: ``n_mels`` Gabor filters of ``leaf_window_ms`` at the full rate, pooling every ``hop_length``, sPCEN."""
+    """LEAF: ``n_mels`` Gabor filters of ``leaf_window_ms`` at the full rate, pooling every ``hop_length``, then
+    ``leaf_compression`` (sPCEN by default)."""
     _mel_only("leaf", config, feature, sample_rate)
     return Leaf(sample_rate, n_filters=config["n_mels"], window_ms=config["leaf_window_ms"],
-                hop_length=config["hop_length"])
+                hop_length=config["hop_length"], compression=config["leaf_compression"])
 
 
 def _efficientleaf(config: dict, feature: str, n_points: int, sample_rate: int | None) -> nn.Module:
     """EfficientLEAF: LEAF's filters in ``efficientleaf_groups`` groups, each a strided convolution
-    (``efficientleaf_stride_factor``), then sPCEN."""
+    (``efficientleaf_stride_factor``), then ``leaf_compression`` (sPCEN by default)."""
     _mel_only("efficientleaf", config, feature, sample_rate)
     return Leaf(sample_rate, n_filters=config["n_mels"], window_ms=config["leaf_window_ms"],
                 hop_length=config["hop_length"], n_groups=config["efficientleaf_groups"],
-                stride_factor=config["efficientleaf_stride_factor"])
+                stride_factor=config["efficientleaf_stride_factor"], compression=config["leaf_compression"])
 
 
 # The front-end registry: config["frontend"] -> builder(config, feature, n_points, sample_rate),

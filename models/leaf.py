@@ -17,8 +17,9 @@ from torch import nn
 
 from models import frontend_functional as FF
 from models import leaf_functional as LF
-from models.pcen import PCEN
+from models.pcen import LogTBN, PCEN
 
+LEAF_COMPRESSIONS = ("pcen", "log_tbn", "log_tbn_median")  # config["leaf_compression"]: sPCEN or EfficientLEAF's LogTBN
 SIGMA_MIN = 4 * LF.FWHM_Z  # samples: LEAF's lower bandwidth bound (FWHM of at most a quarter of the rate)
 
 
@@ -108,13 +109,16 @@ class GaborFilterbank(nn.Module):
 
 class Leaf(nn.Module):
     """LEAF (``n_groups=None``) or EfficientLEAF (``n_groups`` an integer): :class:`GaborFilterbank`,
-    then sPCEN (:class:`models.pcen.PCEN` with LEAF's initial values and input floor 1e-5).
+    then ``compression``: ``"pcen"``, sPCEN (:class:`models.pcen.PCEN` with LEAF's initial values and
+    input floor 1e-5), or ``"log_tbn"``/``"log_tbn_median"``, EfficientLEAF's :class:`models.pcen.LogTBN`
+    (without or with the temporal median subtracted).
 
     Args:
         sample_rate: Hz.
         n_filters: output bands.
         window_ms: filter and pooling window, milliseconds (LEAF: 25).
         hop_length: samples between frames.
+        compression: one of ``LEAF_COMPRESSIONS``.
         **filterbank_kwargs: :class:`GaborFilterbank`'s ``f_min``, ``f_max`` (Hz), ``n_groups``,
             ``conv_win_factor``, ``stride_factor``, ``pool_init``.
 
@@ -122,14 +126,18 @@ class Leaf(nn.Module):
     """
 
     def __init__(self, sample_rate: int, n_filters: int = 40, window_ms: float = 25.0, hop_length: int = 160,
-                 **filterbank_kwargs):
+                 compression: str = "pcen", **filterbank_kwargs):
         super().__init__()
+        if compression not in LEAF_COMPRESSIONS:
+            raise ValueError(f"unknown leaf_compression {compression!r}; choose one of {LEAF_COMPRESSIONS}")
         self.filterbank = GaborFilterbank(n_filters, sample_rate, window_samples(window_ms, sample_rate), hop_length,
                                           **filterbank_kwargs)
-        self.compression = PCEN(n_filters, s=0.04, alpha=0.96, delta=2.0, r=0.5, floor=1e-5)
+        self.compression = (PCEN(n_filters, s=0.04, alpha=0.96, delta=2.0, r=0.5, floor=1e-5)
+                            if compression == "pcen" else LogTBN(n_filters, median=compression == "log_tbn_median"))
 
     def drift(self) -> dict[str, float]:
-        """:meth:`GaborFilterbank.drift` and :meth:`models.pcen.PCEN.drift`."""
+        """:meth:`GaborFilterbank.drift` and the compression's (:meth:`models.pcen.PCEN.drift` or
+        :meth:`models.pcen.LogTBN.drift`)."""
         return {**self.filterbank.drift(), **self.compression.drift()}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -5,6 +5,8 @@
   parameters went NaN on long inputs: a negative ``delta`` makes the root of a negative number).
 * :class:`PCENCompressed`: any front-end whose output is a non-negative ``(..., bands, frames)``
   energy, followed by :class:`PCEN`.
+* :class:`LogTBN`: EfficientLEAF's cheaper alternative to PCEN, ``log(1 + 10^a E)`` with ``a`` learned per
+  band, optionally less each band's temporal median, then temporal batch normalisation.
 """
 from __future__ import annotations
 
@@ -84,3 +86,33 @@ class PCENCompressed(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.pcen(self.frontend(x))
+
+
+class LogTBN(nn.Module):
+    """``TBN(log(1 + 10^a E) - median_t)``: EfficientLEAF's compression (Schlueter & Gutenbrunner 2022).
+
+    ``a`` ``(n_bands,)`` is learned per band from 0 (``log1p`` of the energy at the start). With
+    ``median``, each example's band loses its temporal median (``torch.median``: the lower of the two
+    middle values for an even number of frames). TBN is ``nn.BatchNorm1d`` over the bands: each band is
+    normalised over the batch and the frames, with a learned scale and shift (running statistics in
+    evaluation mode).
+
+    Input ``(..., n_bands, frames)``, non-negative; output the same shape.
+    """
+
+    def __init__(self, n_bands: int, median: bool = False):
+        super().__init__()
+        self.a = nn.Parameter(torch.zeros(n_bands))
+        self.median, self.norm = median, nn.BatchNorm1d(n_bands)
+
+    def drift(self) -> dict[str, float]:
+        """``log1p_a_change``: mean over bands of ``|a - 0|`` (``a`` starts at 0)."""
+        return {"log1p_a_change": float(self.a.detach().abs().mean())}
+
+    def forward(self, energy: torch.Tensor) -> torch.Tensor:
+        if energy.shape[-2] != self.a.numel():
+            raise ValueError(f"LogTBN built for {self.a.numel()} bands got input of shape {tuple(energy.shape)}")
+        y = torch.log1p(torch.pow(10.0, self.a)[:, None] * energy)
+        if self.median:
+            y = y - y.median(dim=-1, keepdim=True).values
+        return self.norm(y.reshape(-1, *y.shape[-2:])).reshape(y.shape)

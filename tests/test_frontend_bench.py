@@ -77,7 +77,8 @@ def _matches(label: str, variant: dict) -> bool:
     """Whether the table's ``label`` names the front-end ``variant`` sets (an independent mapping)."""
     kind = variant["frontend"]
     expected = ("DMEL trainable" if variant["trainable"] else "DMEL fixed") if kind == "gaussian" else LABELS[kind]
-    return label == expected + (" + PCEN" if variant.get("compression") == "pcen" else "")
+    own = {"log_tbn": " (log+TBN)"}.get(variant.get("leaf_compression"), "")  # EfficientLEAF's own compression
+    return label == expected + own + (" + PCEN" if variant.get("compression") == "pcen" else "")
 
 
 def test_other_grids_take_any_frontend_through_set():

@@ -1,4 +1,5 @@
-"""PCEN against a numpy loop of its formula; gradients, guards; compression="pcen" after spectrogram front-ends."""
+"""PCEN against a numpy loop of its formula; gradients, guards; compression="pcen" after spectrogram front-ends;
+EfficientLEAF's LogTBN (leaf_compression) against numpy."""
 import numpy as np
 import pytest
 import torch
@@ -6,7 +7,8 @@ import torch
 from models import leaf_functional as LF
 from models.classifiers import build_model
 from models.frontends import DMEL, FixedMel
-from models.pcen import PCEN, PCENCompressed
+from models.classifiers import build_frontend
+from models.pcen import PCEN, LogTBN, PCENCompressed
 from training.config import resolve_config
 from training.loop import make_optimizer
 
@@ -136,3 +138,43 @@ def test_build_model_with_pcen_compression(frontend):
 def test_unknown_compression_is_refused():
     with pytest.raises(ValueError, match="unknown compression 'cubic'"):
         build_model(resolve_config({**FSDD, "frontend": "torchaudio_mel", "compression": "cubic"}), 5500, 10, SR)
+
+
+@pytest.mark.parametrize("median", [False, True])
+def test_log_tbn_in_evaluation_equals_numpy(median):
+    """A fresh TBN in evaluation mode (running mean 0, variance 1, scale 1, shift 0) divides by sqrt(1 + 1e-5);
+    the median is numpy's lower middle value of each band over time (an even number of frames here)."""
+    rng = np.random.default_rng(0)
+    energy = rng.exponential(size=(3, 5, 8))
+    layer = LogTBN(5, median=median).double().eval()
+    a = rng.normal(size=5)
+    with torch.no_grad():
+        layer.a.copy_(torch.from_numpy(a))
+    want = np.log1p(10.0 ** a[:, None] * energy)
+    if median:
+        want = want - np.sort(want, axis=-1)[..., (want.shape[-1] - 1) // 2][..., None]
+    got = layer(torch.from_numpy(energy)).detach().numpy()
+    np.testing.assert_allclose(got, want / np.sqrt(1 + 1e-5), rtol=1e-12)
+
+
+def test_log_tbn_in_training_normalises_each_band_and_learns():
+    layer = LogTBN(4).double()
+    energy = torch.from_numpy(np.random.default_rng(1).exponential(size=(6, 4, 30)) * np.arange(1, 5)[:, None] * 100)
+    y = layer(energy)
+    np.testing.assert_allclose(y.mean(dim=(0, 2)).detach().numpy(), 0, atol=1e-9)
+    np.testing.assert_allclose(y.var(dim=(0, 2), unbiased=False).detach().numpy(), 1, atol=1e-4)  # BN's eps 1e-5
+    (y * torch.linspace(0, 1, 30, dtype=torch.float64)).sum().backward()
+    grads = {name: p.grad for name, p in layer.named_parameters()}
+    assert set(grads) == {"a", "norm.weight", "norm.bias"}
+    assert all(g is not None and torch.isfinite(g).all() and g.abs().sum() > 0 for g in grads.values())
+
+
+@pytest.mark.parametrize("frontend", ["leaf", "efficientleaf"])
+def test_leaf_compression_through_the_registry(frontend):
+    config = resolve_config({**FSDD, "frontend": frontend, "n_mels": 8, "leaf_compression": "log_tbn_median"})
+    layer = build_frontend(config, 2000, SR)
+    assert isinstance(layer.compression, LogTBN) and layer.compression.median
+    assert layer(torch.randn(2, 2000)).shape == (2, 8, 2000 // HOP + 1)
+    assert "log1p_a_change" in layer.drift() and not any(k.startswith("pcen_") for k in layer.drift())
+    with pytest.raises(ValueError, match="unknown leaf_compression 'tbn'"):
+        build_frontend({**config, "leaf_compression": "tbn"}, 2000, SR)

@@ -31,6 +31,7 @@ DEFAULTS = {
     "dstft_variation": "time",         # dstft: the Gaussian window width varies per frame (time) | per FFT bin (frequency) | both (time_frequency) | none (one width); starts at init_window_ms (6 lambda, ms) or init_lambd
     "dstft_max_window_ms": None,       # dstft: ceiling on every window 6 lambda, ms, fixing n_fft = next power of two (None: twice the initial window)
     "compression": "log",              # log: each front-end's own log (today's) | pcen: learnable PCEN (log-space per-band s, alpha, delta, r) on its energies; not for leaf/efficientleaf (they end in sPCEN)
+    "leaf_compression": "pcen",        # leaf/efficientleaf: pcen (sPCEN, log-space parameters) | log_tbn: EfficientLEAF's log(1 + 10^a x), a per band, then temporal batch norm | log_tbn_median: the same less each band's temporal median
     "leaf_window_ms": 25.0,            # leaf/efficientleaf: Gabor filter and pooling window, ms (odd number of samples; LEAF: 25)
     "efficientleaf_groups": 8,         # efficientleaf: filter groups, each one strided convolution (EfficientLEAF "8G-opt": 8)
     "efficientleaf_stride_factor": 16.0,  # efficientleaf: a group's convolution stride, samples, is at most this times pi / its highest centre frequency (rad/sample); 1 = Nyquist (EfficientLEAF "opt": 16)
