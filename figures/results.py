@@ -209,16 +209,26 @@ def frontend_label(row: pd.Series) -> str:
     return FRONTEND_NAMES.get(kind, kind) + pcen
 
 
+# front-end -> the config key of its initial window in ms (DMEL, DSTFT and Ada-STFT: see initial_window_ms)
+WINDOW_KEYS = {"torchaudio_mel": "fixed_win_ms", "trainable_mel": "fixed_win_ms", "leaf": "leaf_window_ms",
+               "efficientleaf": "leaf_window_ms", "sincnet": "sinc_window_ms"}
+
+
 def initial_window_ms(row: pd.Series) -> float:
-    """Initial window length in ms: 6 lambda for DMEL, n_fft for Ada-STFT, the Hann length for the fixed mel."""
+    """Initial window length in ms: 6 lambda for DMEL and DSTFT, n_fft for Ada-STFT, the Hann length for
+    the fixed and trainable mel, the filter length for LEAF, EfficientLEAF and SincNet (a key the
+    experiment never set: its ``training/config.py`` default)."""
+    from training.config import DEFAULTS
+
     rate = row["config/sample_rate"]
     kind = row["config/frontend"]
-    if kind == "gaussian":
-        ms = row.get("config/init_window_ms")
-        return round(ms if pd.notna(ms) else 6000.0 * row["config/init_lambd"] / rate, 1)
+    if kind in ("gaussian", "dstft"):
+        ms = _setting(row, "init_window_ms", None)
+        return round(ms if ms is not None else 6000.0 * _setting(row, "init_lambd", DEFAULTS["init_lambd"]) / rate, 1)
     if kind == "adastft":
         return round(1000.0 * row["config/n_fft"] / rate, 1)
-    return round(row["config/fixed_win_ms"], 1)
+    key = WINDOW_KEYS[kind]
+    return round(_setting(row, key, DEFAULTS[key]), 1)
 
 
 def with_frontends(df: pd.DataFrame) -> pd.DataFrame:

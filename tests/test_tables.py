@@ -144,6 +144,13 @@ def test_initial_window_ms_by_hand():
                                     "config/init_window_ms": 35.0})) == 35.0
     assert initial_window_ms(row(**{"config/frontend": "adastft", "config/n_fft": 200})) == 25.0
     assert initial_window_ms(row(**{"config/frontend": "torchaudio_mel", "config/fixed_win_ms": 25.04})) == 25.0
+    # each learnable filterbank's own window key; an experiment that never set it (a --set variant list
+    # without a fixed mel has no fixed_win_ms column at all): the config default
+    assert initial_window_ms(row(**{"config/frontend": "efficientleaf", "config/leaf_window_ms": 30.0})) == 30.0
+    assert initial_window_ms(row(**{"config/frontend": "leaf"})) == 25.0
+    assert initial_window_ms(row(**{"config/frontend": "sincnet"})) == 16.0
+    assert initial_window_ms(row(**{"config/frontend": "trainable_mel", "config/fixed_win_ms": math.nan})) == 25.0
+    assert initial_window_ms(row(**{"config/frontend": "dstft", "config/init_window_ms": 35.0})) == 35.0
 
 
 def test_code_version(tmp_path, root):
