@@ -343,6 +343,12 @@ def run_experiment(space: dict, exp_dir: str | Path, resources: dict, max_concur
                 checkpoint_config=tune.CheckpointConfig(num_to_keep=2)),
         )
         write_text(space_file, _space_repr(space, search))
+    # The experiment state after every step of Tune's loop, not every >= 10 s (Tune's "auto"): otherwise a
+    # kill -9 can leave a state whose latest checkpoint num_to_keep=2 has already deleted (two newer ones
+    # came in since the last save), and the rerun fails that trial ("does not exist on storage anymore";
+    # seen in tests/test_tune.py::test_driver_killed_then_rerun with a checkpoint every epoch). Saved at
+    # every step, the state's latest checkpoint is always one of the two kept. TuneController reads it.
+    os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "0")
     return tuner.fit()
 
 
