@@ -75,7 +75,8 @@ def frontends(max_epochs):
     Every front-end starts at a 25 ms window, 64 bands and hop 10 ms: torchaudio's fixed mel (Hann, log;
     and with learnable PCEN instead of the log), DMEL trainable and fixed (6 lambda = 25 ms), Ada-STFT
     (Hann window learned, n_fft 256 = 32 ms), a trainable mel filterbank, LEAF, EfficientLEAF (with sPCEN,
-    and with its own log1p + temporal batch norm), SincNet and DSTFT (the Gaussian window's width learned per frame), each output standardised per example.
+    and with its own log1p + temporal batch norm), SincNet and DSTFT (the Gaussian window's width learned
+    per frame), each output standardised per example.
     ``--set model_name=...`` swaps the head
     for all of them; the music grids and ESC-50 take any of them through ``--set frontend=...``.
     """

@@ -13,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.fs
 
+from training.config import DEFAULTS
 from tuning.storage import display as display_location
 from tuning.storage import experiment_location, read_bytes
 from tuning.storage import filesystem as _filesystem
@@ -182,7 +183,8 @@ def _flatten_variants(df: pd.DataFrame) -> pd.DataFrame:
 
 FRONTEND_NAMES = {"leaf": "LEAF", "efficientleaf": "EfficientLEAF", "sincnet": "SincNet",
                   "trainable_mel": "trainable mel", "dstft": "DSTFT"}
-LEAF_COMPRESSION_NAMES = {"pcen": "", "log_tbn": " (log+TBN)", "log_tbn_median": " (log+TBN, median)"}  # sPCEN: no suffix
+# leaf_compression -> label suffix (sPCEN, the default: none)
+LEAF_COMPRESSION_NAMES = {"pcen": "", "log_tbn": " (log+TBN)", "log_tbn_median": " (log+TBN, median)"}
 
 
 def _setting(row: pd.Series, key: str, default):
@@ -218,8 +220,6 @@ def initial_window_ms(row: pd.Series) -> float:
     """Initial window length in ms: 6 lambda for DMEL and DSTFT, n_fft for Ada-STFT, the Hann length for
     the fixed and trainable mel, the filter length for LEAF, EfficientLEAF and SincNet (a key the
     experiment never set: its ``training/config.py`` default)."""
-    from training.config import DEFAULTS
-
     rate = row["config/sample_rate"]
     kind = row["config/frontend"]
     if kind in ("gaussian", "dstft"):

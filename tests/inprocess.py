@@ -1,7 +1,7 @@
 """main.py and produce_figures.py called in the test process, on one local Ray per pytest process.
 
-A ``python main.py`` subprocess of a 2-trial, 1-epoch grid took 13.4 s on the 2-core machine (19 CPU-seconds
-in all), 7 s of it imports (2.9 s), starting a local Ray (3 s) and shutting it down (1.3 s). The end-to-end tests that do not signal
+A ``python main.py`` subprocess of a 2-trial, 1-epoch grid took 13.4 s on the 2-core machine (19
+CPU-seconds in all), 7 s of it imports (2.9 s), starting a local Ray (3 s) and shutting it down (1.3 s). The end-to-end tests that do not signal
 or kill the driver call :func:`main_py` instead: ``main.main(argv)`` with its output captured, on a Ray
 started once (the way ``main.py`` starts it: ``tuning.runner.init_ray``, which ``main.main`` then finds
 running) and shut down at the end of the session (``conftest.pytest_sessionfinish``). The tests that
