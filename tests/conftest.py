@@ -27,15 +27,31 @@ def pytest_sessionfinish(session, exitstatus):
     shutdown()
 
 
+# tests that read the session's one small experiment run on one pytest-xdist worker, so it is run once
+SHARED_EXPERIMENT = "tiny_experiment"
+# the files that take longest (measured: 35-105 s each, sequentially) are handed out first, so that no
+# worker is left with one of them at the end while the other has nothing to do
+SLOW_FILES = ("test_cluster", "test_tune", "test_benchmarks", "test_search", "test_scripts", "test_dmel_paper_tune")
+
+
 def pytest_collection_modifyitems(config, items):
+    """Skip ``gpu`` tests without CUDA. For ``pytest -n N --dist loadgroup`` (run_tests.sh): the tests of a
+    file stay on one worker (its module fixtures, a two-node cluster among them, are built once), and
+    every test that reads ``tiny_experiment`` joins one group."""
     import torch
 
-    if torch.cuda.is_available():
-        return
-    skip = pytest.mark.skip(reason="no usable CUDA GPU here")
+    skip = None if torch.cuda.is_available() else pytest.mark.skip(reason="no usable CUDA GPU here")
     for item in items:
-        if "gpu" in item.keywords:
+        if skip and "gpu" in item.keywords:
             item.add_marker(skip)
+        group = SHARED_EXPERIMENT if SHARED_EXPERIMENT in item.fixturenames else item.module.__name__
+        item.add_marker(pytest.mark.xdist_group(group))
+    items.sort(key=_slow_first)
+
+
+def _slow_first(item) -> int:
+    name = item.module.__name__.rsplit(".", 1)[-1]
+    return SLOW_FILES.index(name) if name in SLOW_FILES else len(SLOW_FILES)
 
 
 @pytest.fixture(scope="session")

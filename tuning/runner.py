@@ -1,7 +1,9 @@
 """Assemble a grid or a search from a named search space and run it with Ray Tune, resuming when possible.
 
 The experiment lives in ``<storage>/<name>``, where ``storage`` is a local path (made absolute) or
-a URI (``s3://bucket/prefix``, ``file:///abs/path``) handed to Tune unchanged. Rerunning the same
+a URI (``s3://bucket/prefix``, ``file:///abs/path``). Object-store URIs go to Tune unchanged; a local
+folder (a path or ``file://``) goes through :class:`tuning.storage.AtomicLocalHandler`, so a kill
+never leaves a half-written experiment state or result file. Rerunning the same
 command restores it with ``Tuner.restore`` (finished trials kept, unfinished ones continued from
 their last checkpoint); a new ``Tuner`` would silently start over. A trial that fails (its node
 dies, its process is killed) is restarted from its last checkpoint up to ``max_failures`` times.
@@ -35,7 +37,7 @@ from training.config import is_variant, resolve_config
 from training.segments import n_segments
 from training.provenance import VERSION_ENV, code_version
 from training.trial import train_trial
-from tuning.storage import display, experiment_location, is_uri, read_text, split_location, write_text
+from tuning.storage import display, experiment_location, is_uri, read_text, split_location, tune_storage, write_text
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SPACE_FILE = "harness_space.json"  # the param space an experiment was started with
@@ -324,21 +326,22 @@ def run_experiment(space: dict, exp_dir: str | Path, resources: dict, max_concur
     exp = str(exp_dir) if is_uri(exp_dir) else str(Path(exp_dir).resolve())
     space_file = experiment_location(exp, SPACE_FILE)
     trainable = tune.with_resources(train_trial, resources)
-    if tune.Tuner.can_restore(exp):
+    exp_path, fs = tune_storage(exp)  # local folders: every file written whole (AtomicLocalHandler)
+    if tune.Tuner.can_restore(exp_path, storage_filesystem=fs):
         stored = read_text(space_file)
         if stored is not None and stored != _space_repr(space, search):
             print(f"note: {display(exp)} was started with a different search space or search; resuming it as "
                   "it was stored. Use --fresh to start over with the new one.")
         print(f"resuming the experiment in {display(exp)}")
-        tuner = tune.Tuner.restore(exp, trainable=trainable, resume_errored=True)
+        tuner = tune.Tuner.restore(exp_path, trainable=trainable, resume_errored=True, storage_filesystem=fs)
     else:
-        storage, name = split_location(exp)
+        storage, name = split_location(exp_path)
         tuner = tune.Tuner(
             trainable,
             param_space=space,
             tune_config=tune_config(search, space, max_concurrent),
             run_config=tune.RunConfig(
-                storage_path=storage, name=name, verbose=verbose,
+                storage_path=storage, storage_filesystem=fs, name=name, verbose=verbose,
                 failure_config=tune.FailureConfig(max_failures=max_failures),
                 checkpoint_config=tune.CheckpointConfig(num_to_keep=2)),
         )
@@ -348,6 +351,8 @@ def run_experiment(space: dict, exp_dir: str | Path, resources: dict, max_concur
     # came in since the last save), and the rerun fails that trial ("does not exist on storage anymore";
     # seen in tests/test_tune.py::test_driver_killed_then_rerun with a checkpoint every epoch). Saved at
     # every step, the state's latest checkpoint is always one of the two kept. TuneController reads it.
+    # Written that often, the state is often being written when a kill comes: AtomicLocalHandler keeps
+    # it whole on local storage, and object stores only ever show whole uploads.
     os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "0")
     return tuner.fit()
 

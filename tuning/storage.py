@@ -7,8 +7,10 @@ import os
 import posixpath
 import time
 import urllib.parse
+import uuid
 from pathlib import Path
 
+import pyarrow
 import pyarrow.fs
 
 
@@ -64,6 +66,115 @@ def filesystem(location: str | os.PathLike) -> tuple[pyarrow.fs.FileSystem, str]
 
 
 _fs = filesystem
+
+
+class _ReplaceOnClose:
+    """A binary file written under a hidden name beside ``path`` (``.<name>.<random>.part``) and renamed
+    to ``path`` when closed, so that ``path`` always holds a whole version. Created with ``open``'s
+    permissions (the umask applies), like a file written in place."""
+
+    def __init__(self, path: str):
+        directory, name = os.path.split(path)
+        self.path, self.part = path, os.path.join(directory, f".{name}.{uuid.uuid4().hex[:8]}.part")
+        self.file = open(self.part, "xb")
+
+    def write(self, data) -> int:
+        return self.file.write(data)
+
+    def flush(self) -> None:
+        self.file.flush()
+
+    def tell(self) -> int:
+        return self.file.tell()
+
+    @property
+    def closed(self) -> bool:
+        return self.file.closed
+
+    def close(self) -> None:
+        if not self.file.closed:
+            self.file.close()
+            os.replace(self.part, self.path)
+
+
+class AtomicLocalHandler(pyarrow.fs.FileSystemHandler):
+    """pyarrow's local filesystem, except that every file is written whole or not at all.
+
+    Tune saves the experiment state by copying it from the driver's staging folder to the storage
+    (``pyarrow.fs.copy_files``), which truncates the file there and writes it again. ``kill -9`` in that
+    moment left an empty ``experiment_state-*.json``, and the rerun could not restore the experiment:
+    Tune logged "Failed to restore the run state" and started it over (seen in
+    ``tests/test_tune.py::test_driver_killed_then_rerun``). Here a file being written is a hidden
+    ``.part`` file until it is complete and renamed over the old one (``os.replace``: atomic on one
+    filesystem), so a killed writer leaves the previous version plus a stray ``.part`` file. Object
+    stores need none of this: an upload becomes visible only once complete.
+    """
+
+    def __init__(self):
+        self.fs = pyarrow.fs.LocalFileSystem()
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, AtomicLocalHandler)
+
+    def __reduce__(self):  # pickled with the filesystem to every trial process
+        return AtomicLocalHandler, ()
+
+    def get_type_name(self) -> str:
+        return "atomic-local"
+
+    def normalize_path(self, path: str) -> str:
+        return self.fs.normalize_path(path)
+
+    def get_file_info(self, paths: list[str]) -> list:
+        return self.fs.get_file_info(paths)
+
+    def get_file_info_selector(self, selector) -> list:
+        return self.fs.get_file_info(selector)
+
+    def create_dir(self, path: str, recursive: bool) -> None:
+        self.fs.create_dir(path, recursive=recursive)
+
+    def delete_dir(self, path: str) -> None:
+        self.fs.delete_dir(path)
+
+    def delete_dir_contents(self, path: str, missing_dir_ok: bool = False) -> None:
+        self.fs.delete_dir_contents(path, missing_dir_ok=missing_dir_ok)
+
+    def delete_root_dir_contents(self) -> None:
+        self.fs.delete_dir_contents("/", accept_root_dir=True)
+
+    def delete_file(self, path: str) -> None:
+        self.fs.delete_file(path)
+
+    def move(self, src: str, dest: str) -> None:
+        self.fs.move(src, dest)
+
+    def copy_file(self, src: str, dest: str) -> None:
+        with self.fs.open_input_stream(src) as source, self.open_output_stream(dest, None) as out:
+            while chunk := source.read(1 << 20):
+                out.write(chunk)
+
+    def open_input_stream(self, path: str):
+        return self.fs.open_input_stream(path)
+
+    def open_input_file(self, path: str):
+        return self.fs.open_input_file(path)
+
+    def open_output_stream(self, path: str, metadata):
+        return pyarrow.PythonFile(_ReplaceOnClose(path), mode="w")
+
+    def open_append_stream(self, path: str, metadata):
+        return self.fs.open_append_stream(path)
+
+
+def tune_storage(location: str) -> tuple[str, pyarrow.fs.FileSystem | None]:
+    """``(storage_path, storage_filesystem)`` to hand to Tune for ``location``: a local path or a
+    ``file://`` URI becomes its plain path on :class:`AtomicLocalHandler`'s filesystem; any other URI is
+    passed on as it is (``None``: Tune resolves it)."""
+    if is_uri(location) and not str(location).startswith("file://"):
+        return str(location), None
+    _, path = filesystem(location)
+    return path, pyarrow.fs.PyFileSystem(AtomicLocalHandler())
 
 
 def exists(location: str) -> bool:
