@@ -19,7 +19,8 @@ Settings (the grids' values, read from ``search_spaces``):
   synthetic  time_frequency grid: batch 128 x 128 samples, hop 1, "full" window (n_fft 256),
              lambda 6.38 samples, linear spectrogram models (no sample rate, no mel)
 
-Each case (setting, window, front-end) runs in a fresh process on a random batch:
+Each case (setting, window, front-end) that builds runs in a fresh process on a random batch (one
+that does not build is found in the parent):
   time     forward + backward of ``output.sum()`` (backward only where something requires grad: a
            fixed front-end costs its forward), alternated with the reference, one pair per repeat
            after a warm-up; ``x mel`` is the median of the per-pair ratios (robust on a shared
@@ -138,16 +139,27 @@ def timed(layer, x, device) -> float:
     return time.perf_counter() - start
 
 
+def build(case: dict) -> tuple[torch.nn.Module | None, dict | None]:
+    """``(layer, None)``, or ``(None, {"error": "does not build: ..."})`` for a front-end that cannot
+    take the case's setting. ``case["config"]`` is ``None`` for the reference itself."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # empty-filter warnings at short windows: the same for every front-end
+        try:
+            layer = reference_layer(case) if case["config"] is None else \
+                build_frontend(resolve_config(case["config"]), case["n_points"], case["sample_rate"])
+        except Exception as err:  # noqa: BLE001 - a front-end that cannot run a setting is a result
+            return None, {"error": f"does not build: {type(err).__name__}: {err}".splitlines()[0]}
+    return layer, None
+
+
 def measure(case: dict, device: torch.device, repeats: int, chunk_size: int | None,
             max_batch_elements: int | None = None) -> dict:
     """Peak memory of the candidate's first step, then ``repeats`` alternated (candidate, reference)
-    pairs; runs in a fresh process. ``case["config"]`` is ``None`` for the reference itself."""
-    warnings.simplefilter("ignore")  # empty-filter warnings at short windows: the same for every front-end
-    try:
-        layer = reference_layer(case) if case["config"] is None else \
-            build_frontend(resolve_config(case["config"]), case["n_points"], case["sample_rate"])
-    except Exception as err:  # noqa: BLE001 - a front-end that cannot run a setting is a result
-        return {"error": f"does not build: {type(err).__name__}: {err}".splitlines()[0]}
+    pairs; runs in a fresh process."""
+    warnings.simplefilter("ignore")
+    layer, error = build(case)
+    if error:
+        return error
     layer = layer.to(device)
     for module in layer.modules():
         if chunk_size and isinstance(module, GaussianSpectrogram):
@@ -182,6 +194,9 @@ def measure(case: dict, device: torch.device, repeats: int, chunk_size: int | No
 
 
 def measure_in_subprocess(case: dict, args) -> dict:
+    """:func:`measure` in a fresh process; a case that does not build is known here, without one."""
+    if (error := build(case)[1]) is not None:
+        return error
     cmd = [sys.executable, __file__, "--case", json.dumps(case), "--device", args.device,
            "--threads", str(args.threads), "--repeats", str(args.repeats)]
     if args.chunk_size:

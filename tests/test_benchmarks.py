@@ -29,7 +29,7 @@ def test_tune_overhead_runs_both_ways(root):
 
 def test_frontend_bench_covers_the_registry(root):
     """The benchmark's default front-ends are the registry's; named ones each get a row (a number or
-    ``fails``) in both tables, at a tiny size (three of them: every case is a process of its own)."""
+    ``fails``) in both tables, at a tiny size (three of them: every case that builds is a process of its own)."""
     import importlib.util
 
     from models.classifiers import FRONTEND_BUILDERS
