@@ -1,32 +1,47 @@
 """main.py and produce_figures.py called in the test process, on one local Ray per pytest process.
 
 A ``python main.py`` subprocess of a 2-trial, 1-epoch grid took 13.4 s on the 2-core machine (19
-CPU-seconds in all), 7 s of it imports (2.9 s), starting a local Ray (3 s) and shutting it down (1.3 s). The end-to-end tests that do not signal
-or kill the driver call :func:`main_py` instead: ``main.main(argv)`` with its output captured, on a Ray
-started once (the way ``main.py`` starts it: ``tuning.runner.init_ray``, which ``main.main`` then finds
-running) and shut down at the end of the session (``conftest.pytest_sessionfinish``). The tests that
-interrupt, ``kill -9`` or join a cluster still run ``main.py`` as a process of its own.
+CPU-seconds in all), 7 s of it imports (2.9 s), starting a local Ray (3 s) and shutting it down (1.3 s).
+The end-to-end tests that do not signal or kill the driver call :func:`main_py` instead:
+``main.main(argv)`` with its output captured, on a Ray of ``RAY_CPUS`` CPUs started once (the way
+``main.py`` starts it: ``tuning.runner.init_ray``, which ``main.main`` then finds running) and shut
+down at the end of the session (``conftest.pytest_sessionfinish``). The tests that interrupt,
+``kill -9`` or join a cluster still run ``main.py`` as a process of its own.
 """
 from __future__ import annotations
 
 import contextlib
 import io
+import os
 import subprocess
 from pathlib import Path
 
-RAY_CPUS = 2  # what every end-to-end test asks for with --num_cpus=2
+# The CPUs of this process's Ray: the machine's share of this pytest-xdist worker (run_tests.sh runs one
+# per CPU, at most 4). On 2 cores that is 1 each: Tune then reuses one trial process for all of a run's
+# trials (each new one costs about 3.5 CPU-seconds of imports), and two workers' trials never outnumber
+# the cores. The --num_cpus of the tests' command lines only counts where main.py starts its own Ray.
+RAY_CPUS = max(1, (os.cpu_count() or 1) // int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")))
 
 
-def main_py(root: Path, *args: str) -> subprocess.CompletedProcess:
+def main_py(root: Path, *args: str, ray_cpus: int | None = None) -> subprocess.CompletedProcess:
     """``python main.py *args`` in ``root``, run as ``main.main(list(args))`` in this process.
 
-    Returns a ``CompletedProcess`` with the exit status (argparse's ``SystemExit`` included) and the
-    text printed to stdout and stderr (Tune's own progress tables included)."""
+    ``ray_cpus``: for a test about concurrency, a Ray of exactly that many CPUs (when it is not
+    ``RAY_CPUS``, one is started for this call and ended after it). Returns a ``CompletedProcess`` with
+    the exit status (argparse's ``SystemExit`` included) and the text printed to stdout and stderr
+    (Tune's own progress tables included)."""
     import main
     from tuning.runner import init_ray
 
-    init_ray(None, RAY_CPUS)  # does nothing once Ray runs
-    return _call(root, main.main, ["main.py", *args])
+    if ray_cpus in (None, RAY_CPUS):
+        init_ray(None, RAY_CPUS)  # does nothing once Ray runs
+        return _call(root, main.main, ["main.py", *args])
+    shutdown()
+    init_ray(None, ray_cpus)
+    try:
+        return _call(root, main.main, ["main.py", *args])
+    finally:
+        shutdown()  # the next call starts RAY_CPUS again
 
 
 def produce_figures(root: Path, *args: str) -> subprocess.CompletedProcess:

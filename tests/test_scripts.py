@@ -38,7 +38,7 @@ def test_max_concurrent_and_cpus_per_trial_serialise_trials(root, tmp_path):
     longer = ["--max_epochs=5", "--set", "n_samples=1000", "--set", "init_lambd=[1.276,31.9]"]
     for flag in ("", "--max_concurrent=1", "--cpus_per_trial=2"):
         rr = tmp_path / (flag.strip("-").split("=")[0] or "default")
-        done = main_py(root, *TINY, *longer, *([flag] if flag else []), f"--ray_root_dir={rr}")
+        done = main_py(root, *TINY, *longer, *([flag] if flag else []), f"--ray_root_dir={rr}", ray_cpus=2)
         assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
         if flag == "--cpus_per_trial=2":
             assert "resources per trial {'cpu': 2.0}" in done.stdout
