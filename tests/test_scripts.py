@@ -54,7 +54,7 @@ def test_run_experiments_sh_on_a_tiny_budget(root, tmp_path):
            "DATA_DIR": str(tmp_path / "no-fsdd"), "GTZAN_DIR": str(tmp_path / "no-gtzan"),
            "FMA_DIR": str(tmp_path / "no-fma"), "ESC50_DIR": str(tmp_path / "no-esc50"),
            "AUDIOMNIST_DIR": str(tmp_path / "no-audiomnist"), "VENV": str(Path(sys.executable).parent.parent),
-           "MAIN_ARGS": "--num_cpus=2 --set n_samples=60 --set model_name=linear_net --set init_lambd=6.38"}
+           "MAIN_ARGS": "--num_cpus=1 --set n_samples=60 --set model_name=linear_net --set init_lambd=6.38"}
     done = subprocess.run(["sh", "run_experiments.sh"], cwd=root, env=env, capture_output=True, text=True,
                           timeout=400)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]

@@ -1,9 +1,12 @@
-"""tuning.storage's local filesystem for Tune: a file is written whole or not at all."""
+"""What a kill -9 leaves on storage: tuning.storage's local filesystem writes a file whole or not at all;
+tuning.tune_state makes Tune's saves wait for its uploads."""
 import os
 import pickle
 import signal
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import pyarrow.fs
 import pytest
@@ -79,3 +82,54 @@ def test_atomic_filesystem_reads_writes_copies_like_the_local_one(tmp_path):
     again = pickle.loads(pickle.dumps(fs))
     assert again == fs and isinstance(again.handler, AtomicLocalHandler)
     assert again.get_file_info(f"{path}/a.json").size == len(b"second, longer")
+
+
+class SlowUploads(AtomicLocalHandler):
+    """Uploads that take 0.5 s per file: long enough for Tune's next save to come while one runs."""
+
+    def open_output_stream(self, path, metadata):
+        time.sleep(0.5)
+        return super().open_output_stream(path, metadata)
+
+
+@pytest.mark.parametrize("patched", [False, True])
+def test_a_save_waits_for_the_previous_upload(tmp_path, monkeypatch, patched):
+    """Tune's own experiment-state manager: unpatched (the control), the second save rewrites the staging
+    file while the first upload is still running (the torn state of a kill -9); with
+    ``save_state_safely`` each save finds the previous upload landed."""
+    from ray.train._internal.storage import StorageContext
+    from ray.tune.execution.experiment_state import _ExperimentCheckpointManager
+
+    from tests.inprocess import RAY_CPUS
+    from tuning import tune_state
+    from tuning.runner import init_ray
+
+    init_ray(None, RAY_CPUS)  # the session's Ray (Tune stages in its session folder)
+
+    monkeypatch.setattr(_ExperimentCheckpointManager, "sync_up_experiment_state",
+                        _ExperimentCheckpointManager.sync_up_experiment_state)  # undone after the test
+    if patched:
+        tune_state.save_state_safely()
+        assert _ExperimentCheckpointManager.sync_up_experiment_state.waits_for_upload
+    storage = StorageContext(storage_path=str(tmp_path / "st"), experiment_dir_name="exp",
+                             storage_filesystem=pyarrow.fs.PyFileSystem(SlowUploads()))
+    manager = _ExperimentCheckpointManager(storage=storage, checkpoint_period=0)
+    stored = tmp_path / "st" / "exp" / "experiment_state-x.json"
+    seen = []
+
+    def save(text):
+        def save_fn():
+            seen.append(stored.read_text() if stored.exists() else None)  # what the storage holds now
+            staging = Path(storage.experiment_driver_staging_path)
+            staging.mkdir(parents=True, exist_ok=True)  # as Tune's own save does
+            (staging / stored.name).write_text(text)
+        return save_fn
+
+    manager.sync_up_experiment_state(save("first"))
+    manager.sync_up_experiment_state(save("second"))
+    manager.sync_up_experiment_state(save("third"), force=True, wait=True)
+    assert stored.read_text() == "third"
+    if patched:
+        assert seen == [None, "first", "second"]  # each save came after the previous upload had landed
+    else:
+        assert seen[1] is None  # the second save rewrote the staging file during the first upload

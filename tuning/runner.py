@@ -38,6 +38,7 @@ from training.segments import n_segments
 from training.provenance import VERSION_ENV, code_version
 from training.trial import train_trial
 from tuning.storage import display, experiment_location, is_uri, read_text, split_location, tune_storage, write_text
+from tuning.tune_state import save_state_safely
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SPACE_FILE = "harness_space.json"  # the param space an experiment was started with
@@ -346,14 +347,7 @@ def run_experiment(space: dict, exp_dir: str | Path, resources: dict, max_concur
                 checkpoint_config=tune.CheckpointConfig(num_to_keep=2)),
         )
         write_text(space_file, _space_repr(space, search))
-    # The experiment state after every step of Tune's loop, not every >= 10 s (Tune's "auto"): otherwise a
-    # kill -9 can leave a state whose latest checkpoint num_to_keep=2 has already deleted (two newer ones
-    # came in since the last save), and the rerun fails that trial ("does not exist on storage anymore";
-    # seen in tests/test_tune.py::test_driver_killed_then_rerun with a checkpoint every epoch). Saved at
-    # every step, the state's latest checkpoint is always one of the two kept. TuneController reads it.
-    # Written that often, the state is often being written when a kill comes: AtomicLocalHandler keeps
-    # it whole on local storage, and object stores only ever show whole uploads.
-    os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "0")
+    save_state_safely()  # a kill -9 at any moment leaves a state the rerun restores (tuning/tune_state.py)
     return tuner.fit()
 
 

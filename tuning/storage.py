@@ -107,7 +107,8 @@ class AtomicLocalHandler(pyarrow.fs.FileSystemHandler):
     ``tests/test_tune.py::test_driver_killed_then_rerun``). Here a file being written is a hidden
     ``.part`` file until it is complete and renamed over the old one (``os.replace``: atomic on one
     filesystem), so a killed writer leaves the previous version plus a stray ``.part`` file. Object
-    stores need none of this: an upload becomes visible only once complete.
+    stores need none of this: an upload becomes visible only once complete. (That Tune's upload never
+    reads a staging file being rewritten is :mod:`tuning.tune_state`'s part.)
     """
 
     def __init__(self):
