@@ -106,8 +106,9 @@ def test_a_save_waits_for_the_previous_upload(tmp_path, monkeypatch, patched):
 
     init_ray(None, RAY_CPUS)  # the session's Ray (Tune stages in its session folder)
 
-    monkeypatch.setattr(_ExperimentCheckpointManager, "sync_up_experiment_state",
-                        _ExperimentCheckpointManager.sync_up_experiment_state)  # undone after the test
+    tune_own = _ExperimentCheckpointManager.sync_up_experiment_state
+    tune_own = getattr(tune_own, "__wrapped__", tune_own)  # the session's in-process runs have patched it
+    monkeypatch.setattr(_ExperimentCheckpointManager, "sync_up_experiment_state", tune_own)  # put back after
     if patched:
         tune_state.save_state_safely()
         assert _ExperimentCheckpointManager.sync_up_experiment_state.waits_for_upload
