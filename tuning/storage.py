@@ -152,8 +152,7 @@ class AtomicLocalHandler(pyarrow.fs.FileSystemHandler):
 
     def copy_file(self, src: str, dest: str) -> None:
         with self.fs.open_input_stream(src) as source, self.open_output_stream(dest, None) as out:
-            while chunk := source.read(1 << 20):
-                out.write(chunk)
+            out.upload(source)
 
     def open_input_stream(self, path: str):
         return self.fs.open_input_stream(path)
