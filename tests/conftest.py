@@ -29,11 +29,15 @@ def pytest_sessionfinish(session, exitstatus):
 
 # tests that read the session's one small experiment run on one pytest-xdist worker, so it is run once
 SHARED_EXPERIMENT = "tiny_experiment"
-# the files that take longest (measured: 35-105 s each, sequentially) are handed out first, so that no
-# worker is left with one of them at the end while the other has nothing to do
-SLOW_FILES = ("test_cluster", "test_tune", "test_benchmarks", "test_search", "test_scripts", "test_dmel_paper_tune")
+# the groups that take longest, longest first (measured sequentially: 25-135 CPU-seconds each) are handed
+# out first (run_tests.sh keeps this order: --no-loadscope-reorder), so that no worker is left with one of
+# them at the end while the other has nothing to do
+SLOW_GROUPS = ("tests.test_cluster", "tests.test_tune", SHARED_EXPERIMENT, "tests.test_dmel_paper_tune",
+               "tests.test_search", "tests.test_benchmarks", "tests.test_scripts", "tests.test_music_tune",
+               "tests.test_device")
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist's own hook, which reads the groups into the test ids
 def pytest_collection_modifyitems(config, items):
     """Skip ``gpu`` tests without CUDA. For ``pytest -n N --dist loadgroup`` (run_tests.sh): the tests of a
     file stay on one worker (its module fixtures, a two-node cluster among them, are built once), and
@@ -44,14 +48,27 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if skip and "gpu" in item.keywords:
             item.add_marker(skip)
-        group = SHARED_EXPERIMENT if SHARED_EXPERIMENT in item.fixturenames else item.module.__name__
-        item.add_marker(pytest.mark.xdist_group(group))
+        item.add_marker(pytest.mark.xdist_group(_group(item)))
     items.sort(key=_slow_first)
 
 
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_node_collection_finished(node, ids):
+    """Stop when pytest-xdist's groups did not take. xdist carries them in the test ids (``<id>@<group>``),
+    which pytest 9.2 no longer lets it rewrite (pytest-xdist#1386): the tests of a file would be spread
+    over the workers one by one, their module fixtures (a two-node cluster) built on each."""
+    if node.config.getvalue("dist") == "loadgroup" and ids and not any("@" in i for i in ids):
+        pytest.exit("pytest-xdist's --dist loadgroup did not group the tests: install the pytest and pytest-xdist "
+                    "of requirements.txt (sh setup_env.sh), or run serially (-n 0)", returncode=4)
+
+
+def _group(item) -> str:
+    return SHARED_EXPERIMENT if SHARED_EXPERIMENT in item.fixturenames else item.module.__name__
+
+
 def _slow_first(item) -> int:
-    name = item.module.__name__.rsplit(".", 1)[-1]
-    return SLOW_FILES.index(name) if name in SLOW_FILES else len(SLOW_FILES)
+    group = _group(item)
+    return SLOW_GROUPS.index(group) if group in SLOW_GROUPS else len(SLOW_GROUPS)
 
 
 @pytest.fixture(scope="session")

@@ -23,25 +23,30 @@ from pathlib import Path
 RAY_CPUS = max(1, (os.cpu_count() or 1) // int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")))
 
 
-def main_py(root: Path, *args: str, ray_cpus: int | None = None) -> subprocess.CompletedProcess:
-    """``python main.py *args`` in ``root``, run as ``main.main(list(args))`` in this process.
-
-    ``ray_cpus``: for a test about concurrency, a Ray of exactly that many CPUs (when it is not
-    ``RAY_CPUS``, one is started for this call and ended after it). Returns a ``CompletedProcess`` with
+def main_py(root: Path, *args: str) -> subprocess.CompletedProcess:
+    """``python main.py *args`` in ``root``, run as ``main.main(list(args))`` in this process, on the Ray
+    running here (:func:`ray_of`) or else a Ray of ``RAY_CPUS`` CPUs. Returns a ``CompletedProcess`` with
     the exit status (argparse's ``SystemExit`` included) and the text printed to stdout and stderr
     (Tune's own progress tables included)."""
     import main
     from tuning.runner import init_ray
 
-    if ray_cpus in (None, RAY_CPUS):
-        init_ray(None, RAY_CPUS)  # does nothing once Ray runs
-        return _call(root, main.main, ["main.py", *args])
+    init_ray(None, RAY_CPUS)  # does nothing once Ray runs
+    return _call(root, main.main, ["main.py", *args])
+
+
+@contextlib.contextmanager
+def ray_of(cpus: int):
+    """For a test about concurrency: the :func:`main_py` calls inside run on a Ray of exactly ``cpus``
+    CPUs, started for them and ended after (the next call starts ``RAY_CPUS`` again)."""
+    from tuning.runner import init_ray
+
     shutdown()
-    init_ray(None, ray_cpus)
+    init_ray(None, cpus)
     try:
-        return _call(root, main.main, ["main.py", *args])
+        yield
     finally:
-        shutdown()  # the next call starts RAY_CPUS again
+        shutdown()
 
 
 def produce_figures(root: Path, *args: str) -> subprocess.CompletedProcess:

@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.inprocess import main_py
+from tests.inprocess import main_py, ray_of
 
 TINY = ["--name=time_frequency", "--num_cpus=2", "--max_epochs=2", "--set", "n_samples=60", "--set",
         "model_name=linear_net", "--set", "trainable=True"]
@@ -36,9 +36,12 @@ def test_max_concurrent_and_cpus_per_trial_serialise_trials(root, tmp_path):
     """Two trials of a few seconds on a 2-CPU Ray overlap by default; --max_concurrent=1 or 2 CPUs per
     trial runs them one after the other."""
     longer = ["--max_epochs=5", "--set", "n_samples=1000", "--set", "init_lambd=[1.276,31.9]"]
-    for flag in ("", "--max_concurrent=1", "--cpus_per_trial=2"):
-        rr = tmp_path / (flag.strip("-").split("=")[0] or "default")
-        done = main_py(root, *TINY, *longer, *([flag] if flag else []), f"--ray_root_dir={rr}", ray_cpus=2)
+    runs = {}
+    with ray_of(2):  # one 2-CPU Ray for the three runs
+        for flag in ("", "--max_concurrent=1", "--cpus_per_trial=2"):
+            rr = tmp_path / (flag.strip("-").split("=")[0] or "default")
+            runs[flag] = (main_py(root, *TINY, *longer, *([flag] if flag else []), f"--ray_root_dir={rr}"), rr)
+    for flag, (done, rr) in runs.items():
         assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
         if flag == "--cpus_per_trial=2":
             assert "resources per trial {'cpu': 2.0}" in done.stdout
