@@ -108,3 +108,17 @@ def tiny_experiment(root, tmp_path_factory) -> Path:
     run = main_py(root, *TINY_GRID, f"--ray_root_dir={storage}")
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     return storage
+
+
+@pytest.fixture(scope="session")
+def tiny_figures(root, tiny_experiment, tmp_path_factory) -> tuple[Path, str]:
+    """``produce_figures.py --split=test`` over ``tiny_experiment``, run once per session (4 CPU-seconds a
+    call): the results folder (``figures/``, ``tables/``, ``index.html``) and what it printed. Tests
+    only read it."""
+    from tests.inprocess import produce_figures
+
+    out = tmp_path_factory.mktemp("tiny_figures") / "results"
+    run = produce_figures(root, "--split=test", f"--ray_root_dir={tiny_experiment}", f"--results_dir={out}")
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    return out, run.stdout
+

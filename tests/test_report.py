@@ -1,5 +1,6 @@
 """results/index.html: every table's cells, every PNG byte for byte, relative links to the PDFs, nothing
-from the network; on a hand-made results folder, then from produce_figures.py on a real experiment."""
+from the network; on a hand-made results folder, then from produce_figures.py on a real experiment
+(conftest's session-wide `tiny_figures`)."""
 import base64
 import re
 from html.parser import HTMLParser
@@ -11,7 +12,6 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-import produce_figures  # noqa: E402
 from figures.report import build_report, experiment_of_figure, parse_markdown_table, parse_source_line, \
     png_css_size  # noqa: E402
 from figures.results import write_table  # noqa: E402
@@ -157,10 +157,9 @@ def test_empty_results_say_what_to_do(tmp_path):
     assert "No figures or tables yet" in page and "main.py --name=NAME" in page
 
 
-def test_produce_figures_writes_the_page(tiny_experiment, tmp_path, capsys):
-    out = tmp_path / "results"
-    assert produce_figures.main(["--split=test", f"--ray_root_dir={tiny_experiment}", f"--results_dir={out}"]) == 0
-    assert f"wrote {out / 'index.html'}" in capsys.readouterr().out
+def test_produce_figures_writes_the_page(tiny_experiment, tiny_figures):
+    out, printed = tiny_figures
+    assert f"wrote {out / 'index.html'}" in printed
     html = (out / "index.html").read_text(encoding="utf-8")
     page = Page(html)
     stems = sorted(p.stem for p in (out / "figures").glob("*.png"))

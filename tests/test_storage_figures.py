@@ -26,10 +26,10 @@ def sources(results_dir):
 
 
 def figures_from(tmp_path, capsys, *args):
-    """Run produce_figures.main in this process; return (tables, printed text)."""
-    out = tmp_path / f"results{len(list(tmp_path.glob('results*')))}"
+    """Run produce_figures.main in this process; return (tables, printed text, results folder)."""
+    out = tmp_path / "results"
     assert produce_figures.main(["--split=test", f"--results_dir={out}", *args]) == 0
-    return tables(out), capsys.readouterr().out
+    return tables(out), capsys.readouterr().out, out
 
 
 def test_locations():
@@ -42,13 +42,13 @@ def test_locations():
     assert display_location("s3://bucket/pre/gtzan?secret_key=x&scheme=http") == "s3://bucket/pre/gtzan"
 
 
-def test_file_uri_gives_the_same_tables(storage, tmp_path, capsys):
-    local, local_out = figures_from(tmp_path, capsys, f"--ray_root_dir={storage}", "--data_dir=unused")
-    uri, uri_out = figures_from(tmp_path, capsys, f"--storage=file://{storage}")
+def test_file_uri_gives_the_same_tables(storage, tiny_figures, tmp_path, capsys):
+    local, local_out = tables(tiny_figures[0]), tiny_figures[1]  # --ray_root_dir=<storage>
+    uri, uri_out, out = figures_from(tmp_path, capsys, f"--storage=file://{storage}")
     assert "test_time_frequency.md" in local and "| linear_net |" in local["test_time_frequency.md"]
     assert uri == local
-    assert sources(tmp_path / "results1") == [sources(tmp_path / "results1")[0]]
-    assert sources(tmp_path / "results1")[0].startswith(f"Source: file://{storage}/time_frequency; {TINY_TRIALS} of {TINY_TRIALS} trials")
+    assert sources(out) == [sources(out)[0]]
+    assert sources(out)[0].startswith(f"Source: file://{storage}/time_frequency; {TINY_TRIALS} of {TINY_TRIALS} trials")
     # a missing experiment is skipped with the same message either way
     assert f"audio_mnist: no experiment at {storage}/audio_mnist; skipped (run main.py --name=audio_mnist)" in local_out
     assert (f"audio_mnist: no experiment at file://{storage}/audio_mnist; skipped (run main.py --name=audio_mnist)"
@@ -65,13 +65,12 @@ def test_checkpoint_files_through_a_uri(storage):
     pd.testing.assert_frame_equal(confusion, summed_confusion(df))
 
 
-def test_s3_gives_the_same_tables(s3, storage, tmp_path, capsys):
+def test_s3_gives_the_same_tables(s3, storage, tiny_figures, tmp_path, capsys):
     endpoint, fs = s3
     pyarrow.fs.copy_files(str(storage / "time_frequency"), "results/ray/time_frequency", destination_filesystem=fs)
     uri = f"s3://results/ray?endpoint_override={endpoint}&scheme=http"
-    local, _ = figures_from(tmp_path, capsys, f"--ray_root_dir={storage}")
-    remote, out = figures_from(tmp_path, capsys, f"--storage={uri}")
-    assert remote == local
+    remote, out, _ = figures_from(tmp_path, capsys, f"--storage={uri}")
+    assert remote == tables(tiny_figures[0])
     assert "audio_mnist: no experiment at s3://results/ray/audio_mnist; skipped" in out
     df, _ = load_experiment(experiment_location(uri, "time_frequency"))
     assert df["checkpoint_dir"].str.startswith("s3://results/ray/time_frequency/").all()
