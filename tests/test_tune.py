@@ -2,6 +2,7 @@
 trial's restart, storage URIs, figures, errors."""
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -11,7 +12,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from tests.inprocess import main_py, produce_figures
+from tests.fixtures import TINY_GRID, TINY_TRIALS
+from tests.inprocess import main_py, shutdown
 
 TINY = ["--name=time_frequency", "--num_cpus=2", "--set", "n_samples=150", "--set", 'model_name="linear_net"']
 
@@ -59,43 +61,45 @@ def progress_rows(exp) -> dict[str, pd.DataFrame]:
     return out
 
 
-def wait_for_progress(proc, exp, ready, timeout=240) -> dict[str, pd.DataFrame]:
-    """Poll the progress files until ``ready(rows)`` holds; fail if ``proc`` ends first."""
+def wait_for_progress(driver, exp, ready, timeout=240) -> dict[str, pd.DataFrame]:
+    """Poll the progress files until ``ready(rows)`` holds; fail if ``driver`` (a ``Popen`` or a
+    ``threading.Thread``) ends first."""
+    running = driver.is_alive if isinstance(driver, threading.Thread) else lambda: driver.poll() is None
     deadline = time.time() + timeout
-    while time.time() < deadline and proc.poll() is None:
+    while time.time() < deadline and running():
         rows = progress_rows(exp)
         if ready(rows):
             return rows
         time.sleep(0.3)
     seen = [(name, len(rows)) for name, rows in progress_rows(exp).items()]
-    raise AssertionError(f"progress never ready (exit {proc.poll()}): {seen}")
+    raise AssertionError(f"progress never ready (driver running: {running()}): {seen}")
 
 
-def test_run_rerun_and_figures(root, tmp_path):
-    args = [*TINY, "--max_epochs=2", "--set", "init_lambd=[1.276,31.9]", f"--ray_root_dir={tmp_path}/rr",
-            f"--data_dir={tmp_path}/absent"]
-    first = main_py(root, *args)
-    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
-    assert "4 trials finished, 0 unfinished, 0 errored" in first.stdout
-    exp = tmp_path / "rr" / "time_frequency"
+def test_rerun_of_a_finished_experiment_starts_nothing(root, tiny_experiment, tmp_path):
+    """The same command again on a finished experiment (a copy of the session's, moved elsewhere):
+    it resumes, finds every trial done, and trains nothing."""
+    storage = tmp_path / "rr"
+    shutil.copytree(tiny_experiment, storage)
+    exp = storage / "time_frequency"
     dirs = trial_dirs(exp)
-    assert len(dirs) == 4
     rows = {d.name: len(pd.read_csv(d / "progress.csv")) for d in dirs}
-    assert set(rows.values()) == {2}
+    assert len(dirs) == TINY_TRIALS and set(rows.values()) == {2}
 
-    again = main_py(root, *args)
-    assert again.returncode == 0, again.stderr[-3000:]
-    assert "resuming the experiment" in again.stdout
+    again = main_py(root, *TINY_GRID, f"--ray_root_dir={storage}", f"--data_dir={tmp_path}/absent")
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+    assert f"resuming the experiment in {exp}" in again.stdout
+    assert f"{TINY_TRIALS} trials finished, 0 unfinished, 0 errored" in again.stdout
     assert trial_dirs(exp) == dirs  # nothing started twice
     assert {d.name: len(pd.read_csv(d / "progress.csv")) for d in dirs} == rows
 
-    figs = produce_figures(root, "--split=test", f"--ray_root_dir={tmp_path}/rr", f"--results_dir={tmp_path}/results")
-    assert figs.returncode == 0, figs.stderr[-3000:]
+
+def test_figures_and_tables_of_a_run(tiny_figures):
+    out, _ = tiny_figures
     for name in ("figures/data_example.pdf", "figures/data_example.png", "figures/test_time_frequency.pdf",
                  "figures/test_time_frequency.png", "figures/lambda_curves_time_frequency.pdf",
                  "tables/test_time_frequency.md", "tables/test_time_frequency.tex"):
-        assert (tmp_path / "results" / name).stat().st_size > 0, name
-    table = (tmp_path / "results/tables/test_time_frequency.md").read_text()
+        assert (out / name).stat().st_size > 0, name
+    table = (out / "tables/test_time_frequency.md").read_text()
     assert "98.5 ± 0.2" in table and "| linear_net |" in table
 
 
@@ -200,22 +204,27 @@ def test_driver_killed_then_rerun(root, tmp_path):
 
 def test_failed_trial_restarts_from_checkpoint(root, tmp_path):
     """SIGKILL of a running trial's process: with --max_failures=1 Tune restarts the trial from its last
-    checkpoint in the same run (a new process, epoch 0 trained once), and the experiment stores the setting."""
+    checkpoint in the same run (a new process, epoch 0 trained once), and the experiment stores the setting.
+    The driver is main.py in a thread of this process (Tune catches no signals there); if the test fails
+    first, ending this process's Ray ends the run with it."""
     args = [*TINY, "--max_epochs=30", "--set", "init_lambd=6.38", "--set", "trainable=True",
             "--set", "checkpoint_every=1", "--max_failures=1", f"--storage={tmp_path}/st"]
     exp = tmp_path / "st" / "time_frequency"
-    proc = subprocess.Popen([sys.executable, "main.py", *args], cwd=root, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    done = {}
+    driver = threading.Thread(target=lambda: done.update(run=main_py(root, *args)), daemon=True)
+    driver.start()
     try:
-        rows = wait_for_progress(proc, exp, lambda rows: any(len(r) >= 4 for r in rows.values()))
+        rows = wait_for_progress(driver, exp, lambda rows: any(len(r) >= 4 for r in rows.values()))
         [frame] = rows.values()
         os.kill(int(frame["pid"].iloc[-1]), signal.SIGKILL)  # the trial's worker process
-        out, _ = proc.communicate(timeout=240)
+        driver.join(timeout=240)
     finally:
-        if proc.poll() is None:
-            kill_tree(proc)
-    assert proc.returncode == 0, out[-4000:]
-    assert "1 trials finished, 0 unfinished, 0 errored" in out
+        if driver.is_alive():
+            shutdown()
+            driver.join(timeout=60)
+    run = done["run"]
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-3000:]
+    assert "1 trials finished, 0 unfinished, 0 errored" in run.stdout
     [trial] = trial_dirs(exp)
     progress = pd.read_csv(trial / "progress.csv")
     assert progress["pid"].nunique() == 2  # restarted in a new process
