@@ -61,12 +61,12 @@ def table4(df: pd.DataFrame, acc_col: str) -> pd.DataFrame:
 
 
 def produce(load, split: str, out_dir: Path, table_dir: Path) -> None:
-    """Figure 1, figure 2, Table 4 and the lambda-over-epochs plot; ``load(name)`` gives
-    ``(df, histories)`` of an experiment or ``None``."""
-    data_example(out_dir)
+    """Figure 1, figure 2, Table 4 and the lambda-over-epochs plot, when the time_frequency experiment
+    exists (figure 1 shows its data); ``load(name)`` gives ``(df, histories)`` of an experiment or ``None``."""
     loaded = load("time_frequency")
     if loaded is None:
         return
+    data_example(out_dir)
     everything, histories = loaded
     df = finished(everything)
     acc_col = "test_accuracy" if split == "test" else "best_valid_acc"
