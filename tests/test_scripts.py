@@ -12,12 +12,12 @@ TINY = ["--name=time_frequency", "--num_cpus=2", "--max_epochs=2", "--set", "n_s
         "model_name=linear_net", "--set", "trainable=True"]
 
 
-def spans(exp: Path) -> list[tuple[float, float]]:
-    """(start, end) of every trial, from its result.json rows."""
+def spans(exp: Path) -> list[tuple[float, float, int]]:
+    """(start, end, process id) of every trial, from its result.json rows."""
     out = []
     for result in sorted(exp.glob("train_trial*/result.json")):
         rows = [json.loads(line) for line in result.read_text().splitlines() if line.strip()]
-        out.append((rows[0]["timestamp"] - rows[0]["time_this_iter_s"], rows[-1]["timestamp"]))
+        out.append((rows[0]["timestamp"] - rows[0]["time_this_iter_s"], rows[-1]["timestamp"], rows[0]["pid"]))
     return out
 
 
@@ -33,23 +33,25 @@ def test_errored_trials_exit_1_and_say_to_rerun(root, tmp_path):
 
 
 def test_max_concurrent_and_cpus_per_trial_serialise_trials(root, tmp_path):
-    """Two trials of a few seconds on a 2-CPU Ray overlap by default; --max_concurrent=1 or 2 CPUs per
-    trial runs them one after the other."""
-    longer = ["--max_epochs=5", "--set", "n_samples=1000", "--set", "init_lambd=[1.276,31.9]"]
+    """Two trials of a few seconds on a 2-CPU Ray overlap by default, each in a process of its own;
+    --max_concurrent=1 or 2 CPUs per trial runs them one after the other, in one process (Tune reuses
+    it), so those runs can be short."""
+    pair = ["--set", "init_lambd=[1.276,31.9]"]
     runs = {}
     with ray_of(2):  # one 2-CPU Ray for the three runs
-        for flag in ("", "--max_concurrent=1", "--cpus_per_trial=2"):
+        for flag, size in (("", ["--max_epochs=5", "--set", "n_samples=1000"]), ("--max_concurrent=1", []),
+                           ("--cpus_per_trial=2", [])):
             rr = tmp_path / (flag.strip("-").split("=")[0] or "default")
-            runs[flag] = (main_py(root, *TINY, *longer, *([flag] if flag else []), f"--ray_root_dir={rr}"), rr)
+            runs[flag] = (main_py(root, *TINY, *size, *pair, *([flag] if flag else []), f"--ray_root_dir={rr}"), rr)
     for flag, (done, rr) in runs.items():
         assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
         if flag == "--cpus_per_trial=2":
             assert "resources per trial {'cpu': 2.0}" in done.stdout
-        (a_start, a_end), (b_start, b_end) = sorted(spans(rr / "time_frequency"))
+        (a_start, a_end, a_pid), (b_start, b_end, b_pid) = sorted(spans(rr / "time_frequency"))
         if flag:
-            assert a_end <= b_start + 1, (flag, a_end, b_start)  # one after the other (whole-second stamps)
+            assert a_pid == b_pid and a_end <= b_start + 1, (flag, a_end, b_start)  # one after the other
         else:
-            assert b_start + 1 < a_end, (a_end, b_start)  # the control: they ran side by side
+            assert a_pid != b_pid and b_start + 1 < a_end, (a_end, b_start)  # the control: side by side
 
 
 def test_run_experiments_sh_on_a_tiny_budget(root, tmp_path):
