@@ -121,4 +121,3 @@ def tiny_figures(root, tiny_experiment, tmp_path_factory) -> tuple[Path, str]:
     run = produce_figures(root, "--split=test", f"--ray_root_dir={tiny_experiment}", f"--results_dir={out}")
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     return out, run.stdout
-
