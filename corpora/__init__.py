@@ -24,10 +24,10 @@ DOWNLOAD_HINTS = {
                     "data/audiomnist60; AUDIOMNIST_URL=<url or local zip> for a mirror)",
 }
 # keys that decide which decoded-audio cache a config reads (corpora decoded into a cache)
-CACHE_KEYS = {"gtzan": ("data_dir", "sample_rate", "clip_seconds", "cache_dir"),
-              "fma": ("data_dir", "sample_rate", "clip_seconds", "cache_dir", "fma_subset"),
-              "esc50": ("data_dir", "sample_rate", "clip_seconds", "cache_dir"),
-              "audiomnist60": ("data_dir", "sample_rate", "clip_seconds", "cache_dir")}
+CACHE_KEYS = {"gtzan": ("data_dir", "sample_rate", "clip_seconds", "clip_padding", "cache_dir"),
+              "fma": ("data_dir", "sample_rate", "clip_seconds", "clip_padding", "cache_dir", "fma_subset"),
+              "esc50": ("data_dir", "sample_rate", "clip_seconds", "clip_padding", "cache_dir"),
+              "audiomnist60": ("data_dir", "sample_rate", "clip_seconds", "clip_padding", "cache_dir")}
 # download name (python -m corpora <name>, sh download_data.sh <name>) -> (module owning install, help)
 DOWNLOADS = {
     "fsdd": ("corpora.fsdd", "Free Spoken Digit Dataset"),

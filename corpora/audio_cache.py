@@ -1,7 +1,7 @@
 """Decode a corpus once into one memory-mapped float16 array that every trial shares (GTZAN, FMA).
 
 :func:`cached_audio` decodes each file to a row of ``n_samples`` (mono, resampled to
-``sample_rate``, cropped or zero-padded at the end) and keeps it in
+``sample_rate``, cropped or zero-padded at the end, or centred: :func:`fit_clip`) and keeps it in
 
     <cache_root>/<name>-<sample_rate>hz-<n_samples>-<fingerprint[:12]>/
         audio.npy      (n_files, n_samples) float16; row i is files[i], all zeros for a bad file
@@ -43,6 +43,7 @@ import soxr
 from filelock import FileLock, Timeout
 from tqdm import tqdm
 
+PADDINGS = ("end", "center")  # where a clip's zeros go (fit_clip)
 PENDING, OK, BAD = 0, 1, 2  # status.npy values: not decoded yet, decoded, skipped
 MAX_CHUNK = 32  # clips per decoding task: at most this many per worker are redone after an interruption
 
@@ -51,11 +52,34 @@ class BadAudio(Exception):
     """A file that gives no usable clip; the message says why ("unreadable (...)", "empty", "too short (...)")."""
 
 
-def decode_clip(path, sample_rate: int, n_samples: int, min_samples: int) -> np.ndarray:
+def fit_clip(audio: np.ndarray, n_samples: int, padding: str = "end") -> np.ndarray:
+    """``(n_samples,)`` float32 copy of the 1-D ``audio`` at a fixed length.
+
+    ``end``: the recording first, zeros after it; a longer one loses its end. ``center``: the DMEL
+    code's AudioMNIST padding, ``np.pad(x, 1 + (n - len(x)) // 2)[:n]``: ``1 + (n - len) // 2`` zeros
+    before the recording, the rest after it (so a recording of exactly ``n`` samples loses its last
+    one, as in the code); a recording longer than ``n + 1``, where that expression fails, keeps its
+    middle ``n`` samples (from ``(len - n) // 2``, which is also what the code gives at ``n + 1``).
+    """
+    if padding not in PADDINGS:
+        raise ValueError(f"unknown clip_padding {padding!r}; choose one of {PADDINGS}")
+    out = np.zeros(n_samples, dtype=np.float32)
+    if padding == "end" or len(audio) > n_samples:
+        start = 0 if padding == "end" else (len(audio) - n_samples) // 2
+        piece = audio[start:start + n_samples]
+        out[:len(piece)] = piece
+    else:
+        left = 1 + (n_samples - len(audio)) // 2
+        piece = audio[:n_samples - left]
+        out[left:left + len(piece)] = piece
+    return out
+
+
+def decode_clip(path, sample_rate: int, n_samples: int, min_samples: int, padding: str = "end") -> np.ndarray:
     """``(n_samples,)`` float32 mono audio of the file ``path`` at ``sample_rate`` Hz.
 
-    Channels are averaged; a file at another rate is resampled (soxr, "HQ"); the result is cropped
-    or zero-padded at the end to ``n_samples``. Lengths are those of the decoded audio, never the
+    Channels are averaged; a file at another rate is resampled (soxr, "HQ"); the result is brought to
+    ``n_samples`` by :func:`fit_clip` with ``padding``. Lengths are those of the decoded audio, never the
     header's frame count (a truncated MP3 still reports its full duration).
 
     Raises :class:`BadAudio` when the file cannot be decoded, holds no audio or non-finite samples,
@@ -75,9 +99,7 @@ def decode_clip(path, sample_rate: int, n_samples: int, min_samples: int) -> np.
     if len(mono) < min_samples:
         raise BadAudio(f"too short ({len(mono) / sample_rate:.3g} s, at least {min_samples / sample_rate:.3g} s "
                        "needed)")
-    out = np.zeros(n_samples, dtype=np.float32)
-    out[:min(len(mono), n_samples)] = mono[:n_samples]
-    return out
+    return fit_clip(mono, n_samples, padding)
 
 
 @dataclass
@@ -96,7 +118,8 @@ class DecodedAudio:
 
 
 def cached_audio(name: str, files: list[Path], root: Path, sample_rate: int, n_samples: int,
-                 cache_root: Path, workers: int | None = None, min_fraction: float = 0.5) -> DecodedAudio:
+                 cache_root: Path, workers: int | None = None, min_fraction: float = 0.5,
+                 padding: str = "end") -> DecodedAudio:
     """The decoded audio of ``files`` (in row order, all under the dataset folder ``root``),
     built once under ``cache_root`` and memory-mapped read-only afterwards (see the module docstring).
 
@@ -113,6 +136,8 @@ def cached_audio(name: str, files: list[Path], root: Path, sample_rate: int, n_s
     rel = [Path(os.path.abspath(f)).relative_to(root).as_posix() for f in files]
     min_samples = math.ceil(min_fraction * n_samples)
     settings = {"name": name, "sample_rate": sample_rate, "n_samples": n_samples, "min_samples": min_samples}
+    if padding != "end":  # only then: the caches built before clip_padding existed keep their fingerprint
+        settings["padding"] = padding
     digest = fingerprint(files, rel, settings)
     directory = Path(cache_root) / f"{name}-{sample_rate}hz-{n_samples}-{digest[:12]}"
     shape = (len(files), n_samples)
@@ -194,7 +219,7 @@ def _build(directory: Path, files: list[Path], rel: list[str], settings: dict, w
     size = max(1, min(MAX_CHUNK, math.ceil(len(pending) / (4 * workers))))
     chunks = [[(int(r), str(files[r])) for r in pending[i:i + size]] for i in range(0, len(pending), size)]
     decode = functools.partial(_decode_chunk, sample_rate=settings["sample_rate"], n_samples=settings["n_samples"],
-                               min_samples=settings["min_samples"])
+                               min_samples=settings["min_samples"], padding=settings.get("padding", "end"))
     start = time.perf_counter()
     with _imap(workers) as imap, tqdm(total=len(pending), desc=f"decoding {name}", unit="clip") as bar:
         for rows, block, bad in imap(decode, chunks):
@@ -219,15 +244,15 @@ def _build(directory: Path, files: list[Path], rel: list[str], settings: dict, w
     _write(directory / "complete", json.dumps({"n_files": n, "n_bad": len(reasons)}).encode())
 
 
-def _decode_chunk(chunk: list[tuple[int, str]], sample_rate: int, n_samples: int,
-                  min_samples: int) -> tuple[list[int], np.ndarray, dict[int, str]]:
+def _decode_chunk(chunk: list[tuple[int, str]], sample_rate: int, n_samples: int, min_samples: int,
+                  padding: str) -> tuple[list[int], np.ndarray, dict[int, str]]:
     """Decode ``chunk`` (``(row, path)`` pairs): the rows, their ``(len(chunk), n_samples)`` float16
     audio (zeros for bad files) and ``row -> reason`` for the bad ones."""
     block = np.zeros((len(chunk), n_samples), dtype=np.float16)
     bad = {}
     for k, (row, path) in enumerate(chunk):
         try:
-            block[k] = decode_clip(path, sample_rate, n_samples, min_samples)
+            block[k] = decode_clip(path, sample_rate, n_samples, min_samples, padding)
         except BadAudio as err:
             bad[row] = str(err)
     return [row for row, _ in chunk], block, bad

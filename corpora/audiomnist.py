@@ -14,9 +14,10 @@ DMEL code's speaker split, 36/12/12 speakers (18,000/6,000/6,000 recordings) fro
 ``corpora/lists/audiomnist/``; the same for every seed.
 
 Every recording is decoded once into the shared cache (:mod:`corpora.audio_cache`): resampled to
-``sample_rate`` (8 kHz in the ``audiomnist60`` grid) and zero-padded or cropped at the end to
-``clip_seconds`` (1 s: the DMEL code's ``n_points`` of 8,000 samples at 8 kHz; the longest recording is
-at most about 1 s long). No recording is dropped for being short (the DMEL code keeps them all); unreadable or
+``sample_rate`` (8 kHz in the ``audiomnist60`` grid) and brought to ``clip_seconds`` (1 s: the DMEL
+code's ``n_points`` of 8,000 samples at 8 kHz; the longest recording is at most about 1 s long) by
+``clip_padding``: the grid centres each recording as the DMEL code does (``center``:
+:func:`corpora.audio_cache.fit_clip`); ``end`` pads after it. No recording is dropped for being short (the DMEL code keeps them all); unreadable or
 empty files are skipped and counted (``info["unreadable"]``). :func:`install` downloads the repository
 archive (``sh download_data.sh audiomnist``) and checks its content.
 """
@@ -81,7 +82,7 @@ def speaker_split() -> dict[str, str]:
 
 def load_splits(config: dict) -> Splits:
     """AudioMNIST splits for ``config`` (``data_dir``, ``protocol``, ``sample_rate``, ``clip_seconds``,
-    ``cache_dir``, ``decode_workers``). ``x_*`` are :class:`Rows` of the decoded-audio cache,
+    ``clip_padding``, ``cache_dir``, ``decode_workers``). ``x_*`` are :class:`Rows` of the decoded-audio cache,
     ``(n, round(clip_seconds * sample_rate))``; ``ids_*`` are file stems (``digit_speaker_take``)."""
     protocol = config["protocol"] or "dmel"
     if protocol not in PROTOCOLS:
@@ -98,7 +99,8 @@ def load_splits(config: dict) -> Splits:
     sample_rate = config["sample_rate"]
     cache = cached_audio("audiomnist", [r[0] for r in recordings], folder, sample_rate,
                          round(config["clip_seconds"] * sample_rate), Path(config["cache_dir"] or PROJECT / "cache"),
-                         workers=config["decode_workers"], min_fraction=0.0)
+                         workers=config["decode_workers"], min_fraction=0.0,
+                         padding=config["clip_padding"])
     split = np.array([split_of[r[2]] for r in recordings])
     parts = [np.flatnonzero((split == name) & cache.ok) for name in ("train", "valid", "test")]
     for name, part in zip(("train", "valid", "test"), parts):

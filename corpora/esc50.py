@@ -40,7 +40,7 @@ from tqdm import tqdm
 
 from corpora.audio_cache import cached_audio
 from corpora.download import DownloadError, already_installed, downloaded, staged, summary, unzip
-from corpora.splits import Rows, Splits
+from corpora.splits import Rows, Splits, split_seed
 
 URL = "https://github.com/karolpiczak/ESC-50/archive/refs/heads/master.zip"
 DEFAULT_DEST = "data/esc50"
@@ -125,12 +125,12 @@ def load_splits(config: dict) -> Splits:
         more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
         warnings.warn(f"ESC-50: {len(missing)} clip(s) of meta/esc50.csv are not in {root / 'audio'}: "
                       f"{', '.join(missing[:5])}{more}; left out (info['missing'])")
-    rows = split_rows(meta, protocol, int(config["fold"]), int(config["seed"]))
+    rows = split_rows(meta, protocol, int(config["fold"]), split_seed(config))
     sample_rate = config["sample_rate"]
     kept = np.flatnonzero(present)
     cache = cached_audio("esc50", [paths[i] for i in kept], root / "audio", sample_rate,
                          round(config["clip_seconds"] * sample_rate), Path(config["cache_dir"] or PROJECT / "cache"),
-                         workers=config["decode_workers"])
+                         workers=config["decode_workers"], padding=config["clip_padding"])
     cache_row = np.full(len(meta), -1, dtype=np.int64)
     cache_row[kept] = np.arange(len(kept))
     ok = np.zeros(len(meta), dtype=bool)

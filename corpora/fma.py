@@ -204,7 +204,7 @@ def load_splits(config: dict) -> Splits:
     sample_rate = config["sample_rate"]
     cache = cached_audio(f"fma_{subset}", [p for p, ok in zip(paths, present) if ok], audio_root, sample_rate,
                          round(config["clip_seconds"] * sample_rate), Path(config["cache_dir"] or PROJECT / "cache"),
-                         workers=config["decode_workers"])
+                         workers=config["decode_workers"], padding=config["clip_padding"])
     labels = pd.Categorical(tracks[GENRE], categories=class_names).codes.astype(np.int64)
     split = tracks[SPLIT].to_numpy()
     parts = [np.flatnonzero(cache.ok & (split == name)) for name in SPLITS]

@@ -1,6 +1,7 @@
 """Free Spoken Digit Dataset (FSDD): ``<data_dir>/recordings/{digit}_{speaker}_{take}.wav``, 8 kHz mono PCM.
 
-The label is the digit. Split protocols (``config["protocol"]``), all deterministic given ``seed``:
+The label is the digit. Split protocols (``config["protocol"]``), all deterministic given the split seed
+(``split_seed``, else ``seed``: :func:`corpora.splits.split_seed`):
 
 * ``dmel`` (the DMEL code's): keep recordings of 1,500 to 5,500 samples, zero-pad at the end to
   5,500, then a seeded random 70/10/20 train/valid/test split.
@@ -31,7 +32,7 @@ import torch
 
 from corpora.download import DownloadError, already_installed, downloaded, read_checksums, staged, summary, unzip, \
     verify_tree
-from corpora.splits import Splits, random_split_indices
+from corpora.splits import Splits, random_split_indices, split_seed
 
 SAMPLE_RATE = 8000
 NAME = re.compile(r"^(\d)_([a-z]+)_(\d+)\.wav$")
@@ -113,7 +114,7 @@ def split_indices(meta: list[tuple[int, str, int]], lengths: np.ndarray, protoco
 
 
 def load_splits(config: dict) -> Splits:
-    """FSDD splits for ``config`` (``data_dir``, ``protocol``, ``seed``, ``n_points``)."""
+    """FSDD splits for ``config`` (``data_dir``, ``protocol``, ``seed`` or ``split_seed``, ``n_points``)."""
     if not config.get("data_dir"):
         raise FileNotFoundError("audio_mnist needs data_dir (download FSDD with `sh download_data.sh`)")
     if config["sample_rate"] != SAMPLE_RATE:
@@ -122,7 +123,7 @@ def load_splits(config: dict) -> Splits:
     lengths = np.array([len(w) for w in waves])
     n_points = config["n_points"]
     protocol = config["protocol"] or "dmel"
-    parts = split_indices(meta, lengths, protocol, config["seed"])
+    parts = split_indices(meta, lengths, protocol, split_seed(config))
     for name, part in zip(("train", "valid", "test"), parts):
         if len(part) == 0:
             raise ValueError(f"FSDD protocol {protocol!r} gives an empty {name} split for the "

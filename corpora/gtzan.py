@@ -34,7 +34,7 @@ from tqdm import tqdm
 
 from corpora.audio_cache import cached_audio
 from corpora.download import DownloadError, already_installed, downloaded, staged, summary
-from corpora.splits import Rows, Splits, random_split_indices
+from corpora.splits import Rows, Splits, random_split_indices, split_seed
 
 GENRES = ("blues", "classical", "country", "disco", "hiphop", "jazz", "metal", "pop", "reggae", "rock")
 CLIPS_PER_GENRE = 100
@@ -105,9 +105,9 @@ def load_splits(config: dict) -> Splits:
     sample_rate = config["sample_rate"]
     cache = cached_audio("gtzan", list(clips.values()), folder, sample_rate,
                          round(config["clip_seconds"] * sample_rate), Path(config["cache_dir"] or PROJECT_ROOT / "cache"),
-                         workers=config["decode_workers"])
+                         workers=config["decode_workers"], padding=config["clip_padding"])
     stems = list(clips)
-    rows, missing = split_rows(protocol, stems, config["seed"])
+    rows, missing = split_rows(protocol, stems, split_seed(config))
     parts = [r[cache.ok[r]] for r in rows]  # bad files dropped
     if missing:
         more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""

@@ -79,6 +79,12 @@ class Splits:
         return dataclasses.replace(self, **moved)
 
 
+def split_seed(config: dict) -> int:
+    """The seed of ``config``'s data split: ``split_seed`` when set (one split for every repetition, as the
+    DMEL code's generator seeded 0), else the trial's ``seed`` (a new split per repetition)."""
+    return int(config["seed"] if config.get("split_seed") is None else config["split_seed"])
+
+
 def random_split_indices(n: int, fractions: tuple[float, float, float], seed: int) -> tuple[np.ndarray, ...]:
     """Seeded permutation of ``range(n)`` cut into train/valid/test by ``fractions``."""
     perm = np.random.default_rng(seed).permutation(n)

@@ -21,10 +21,11 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from corpora.splits import Splits, random_split_indices
+from corpora.splits import Splits, random_split_indices, split_seed
 
 CLASS_NAMES = ["one pulse", "two in time", "two in frequency"]
 SPLIT_FRACTIONS = (0.7, 0.1, 0.2)
+NOISE_KINDS = ("uniform", "gaussian")  # config["noise_kind"]: the paper code's noise_std * U[0,1), or Gaussian
 
 
 def _pulses(t_loc, f_loc, sigma, phase, n_points):
@@ -45,8 +46,8 @@ def generate(n_samples: int, sigma_ref: float = 6.38, n_points: int = 128, noise
         ``x``: ``(n_samples, n_points)`` float32, each row zero-mean; ``y``: ``(n_samples,)`` int64.
         ``labels`` fixes the classes (used by the figure); otherwise they are uniform in {0, 1, 2}.
     """
-    if noise_kind not in ("uniform", "gaussian"):
-        raise ValueError(f"unknown noise_kind {noise_kind!r}; choose 'uniform' (paper code) or 'gaussian'")
+    if noise_kind not in NOISE_KINDS:
+        raise ValueError(f"unknown noise_kind {noise_kind!r}; choose one of {NOISE_KINDS} (uniform: the paper code's)")
     rng = np.random.default_rng(seed)
     n = n_samples
     t_max, f_max = n_points / 5, 0.5 / 5
@@ -81,12 +82,14 @@ def generate(n_samples: int, sigma_ref: float = 6.38, n_points: int = 128, noise
 
 
 def load_splits(config: dict) -> Splits:
-    """70/10/20 split of ``config["n_samples"]`` signals generated from ``config["seed"]``."""
+    """70/10/20 split of ``config["n_samples"]`` signals generated from ``config["seed"]`` (fresh signals for each
+    repetition, as the DMEL code draws them afresh for each run), the split permutation from ``split_seed``
+    (:func:`corpora.splits.split_seed`: the DMEL code's fixed generator seed 0 in the ``time_frequency`` grid)."""
     x, y = generate(config["n_samples"], sigma_ref=config["sigma_ref"], n_points=config["n_points"],
                     noise_std=config["noise_std"], noise_kind=config["noise_kind"],
                     t_center_max_offset=config["t_center_max_offset"],
                     f_center_max_offset=config["f_center_max_offset"], seed=config["seed"])
-    idx = random_split_indices(len(y), SPLIT_FRACTIONS, config["seed"])
+    idx = random_split_indices(len(y), SPLIT_FRACTIONS, split_seed(config))
     xs = [torch.from_numpy(x[i]) for i in idx]
     ys = [torch.from_numpy(y[i]) for i in idx]
     ids = [[str(j) for j in i] for i in idx]

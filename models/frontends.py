@@ -67,7 +67,8 @@ class GaussianSpectrogram(nn.Module):
         hop_length: hop in samples.
         window_mode: ``"full"`` (L = n_points, n_fft = 2L) or ``"optimized"``
             (L = n_fft = next power of two of 6 lambda, from the detached lambda each forward).
-        normalize_window: unit-energy window.
+        normalize_window: divide the window by its root energy (unit energy); ``False`` (default): peak 1,
+            as every grid of the DMEL paper.
         trainable: learn ``lambd``; ``False`` freezes it (the baseline).
         remove_mean: subtract each example's mean before the transform (as the paper).
         min_lambd: floor for lambda in samples.
@@ -85,11 +86,12 @@ class GaussianSpectrogram(nn.Module):
 
     The window geometry (n_fft) comes from a host copy of lambda that :meth:`project_` and
     ``load_state_dict`` refresh, so a forward pass never waits for the device; call
-    :meth:`project_` after changing ``lambd`` in place.
+    :meth:`project_` after changing a trainable ``lambd`` in place (:meth:`refresh_geometry` for a
+    frozen one).
     """
 
     def __init__(self, init_lambd: float, n_points: int, hop_length: int = 1, window_mode: str = "full",
-                 normalize_window: bool = True, trainable: bool = True, remove_mean: bool = True,
+                 normalize_window: bool = False, trainable: bool = True, remove_mean: bool = True,
                  min_lambd: float = 0.5, max_lambd: float | None = None, chunk_size: int | None = None,
                  lambd_param: str = "abs"):
         super().__init__()
@@ -135,8 +137,13 @@ class GaussianSpectrogram(nn.Module):
     @torch.no_grad()
     def project_(self) -> None:
         """Put the raw parameter back inside the allowed range (call after an optimizer step) and
-        refresh the host copy of lambda that the geometry uses. Only ``optimized`` windows depend
-        on lambda's value, so only they read it back from the device (one sync per step)."""
+        refresh the host copy of lambda that the geometry uses. Only a trainable ``optimized`` window
+        depends on lambda's changing value, so only it reads lambda back from the device (one sync per
+        step). A frozen window (``trainable=False``, or a ``tf_warmup_epochs`` epoch) does nothing: no
+        step moved it, and a step must not wait for the device (use :meth:`refresh_geometry` after
+        changing a frozen ``lambd`` in place)."""
+        if not self.window_parameter.requires_grad:
+            return
         if self.lambd_param == "abs":
             self.lambd.copy_(self.effective_lambd())
         else:  # clamped in the log domain: exp-then-log would nudge theta by rounding at every step

@@ -45,29 +45,30 @@ def ms_to_lambd(ms: float, sample_rate: float) -> float:
 
 
 def window_geometry(lambd: float, n_points: int, mode: str) -> tuple[int, int]:
-    """Window length ``L`` and FFT size for a given (detached) lambda.
+    """Window length ``L`` and FFT size for a given (detached) lambda, as the DMEL code computes them.
 
     ``full``: ``L = n_points`` and ``n_fft = 2 L`` (the synthetic experiment).
-    ``optimized``: ``L = n_fft = next_power_of_2(6 * lambd)`` (audio). ``6 * lambd`` is rounded to
-    1e-3 samples first: lambda is a float32 parameter, and 1024 / 6 stored in float32 gives
-    6 lambda = 1024.00003, which must stay a 1024-sample window, not become 2048.
+    ``optimized``: ``L = n_fft = 2 ** ceil(log2(int(6 lambd)))`` (audio): ``6 lambd`` is truncated to an
+    integer first, then rounded up to a power of two, as the DMEL code's ``next_power_of_2(int(6 lambda))``
+    (so 6 lambda = 128.7 gives 128, not 256; and float32's 1024 / 6, whose 6 lambda is 1024.00003,
+    stays a 1024-sample window). At least 2.
     """
     if mode == "full":
         return n_points, 2 * n_points
     if mode == "optimized":
-        length = max(next_power_of_2(round(N_STDS * lambd, 3)), 2)
+        length = max(1 << (int(N_STDS * lambd) - 1).bit_length(), 2)
         return length, length
     raise ValueError(f"unknown window mode {mode!r}; choose one of {WINDOW_MODES}")
 
 
-def gaussian_window(lambd: torch.Tensor, win_length: int, normalize: bool = True) -> torch.Tensor:
+def gaussian_window(lambd: torch.Tensor, win_length: int, normalize: bool = False) -> torch.Tensor:
     """Gaussian window ``w[m] = exp(-0.5 ((m - L/2) / lambd)^2)``, ``m = 0..L-1``.
 
     Args:
         lambd: scalar tensor, standard deviation in samples (> 0); gradients flow through it.
         win_length: ``L``, number of samples.
-        normalize: divide by ``sqrt(sum w^2)`` so the window has unit energy (the paper's
-            code always does this).
+        normalize: divide by ``sqrt(sum w^2)`` so the window has unit energy. ``False`` (peak 1) is
+            what every grid of the DMEL paper ran (``normalize_window: False``).
     Returns:
         ``(L,)`` tensor of ``lambd``'s dtype and device.
     """

@@ -10,7 +10,7 @@ import pytest
 import soundfile as sf
 
 from corpora import audio_cache
-from corpora.audio_cache import BadAudio, cached_audio, decode_clip
+from corpora.audio_cache import BadAudio, cached_audio, decode_clip, fit_clip
 from tests.fixtures_gtzan import make_gtzan
 
 RATE = 8000
@@ -204,3 +204,21 @@ def test_complete_cache_with_damaged_audio_is_rebuilt(dataset, tmp_path, damage)
         again = build(files, folder, tmp_path / "cache")
     np.testing.assert_array_equal(again.audio, expected)
     assert (again.directory / "complete").exists()
+
+
+@pytest.mark.parametrize("length", [1, 999, 1000, 4000, 7998, 7999, 8000, 8001])
+def test_centre_padding_is_the_dmel_codes_np_pad(length):
+    """``center`` is the DMEL code's AudioMNIST padding ``np.pad(x, 1 + (n - len(x)) // 2)[:n]`` wherever that
+    expression is defined (up to n + 1 samples); ``end`` puts the zeros after the recording."""
+    n = 8000
+    x = np.random.default_rng(length).standard_normal(length).astype(np.float32)
+    np.testing.assert_array_equal(fit_clip(x, n, "center"), np.pad(x, 1 + (n - len(x)) // 2)[:n])
+    np.testing.assert_array_equal(fit_clip(x, n, "end"), np.concatenate([x, np.zeros(max(0, n - length))])[:n])
+
+
+def test_centre_padding_keeps_the_middle_of_a_long_recording():
+    x = np.arange(10, dtype=np.float32)
+    np.testing.assert_array_equal(fit_clip(x, 4, "center"), [3, 4, 5, 6])  # (10 - 4) // 2 = 3 samples dropped first
+    np.testing.assert_array_equal(fit_clip(x, 4, "end"), [0, 1, 2, 3])
+    with pytest.raises(ValueError, match="clip_padding"):
+        fit_clip(x, 4, "left")

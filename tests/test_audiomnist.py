@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import soundfile as sf
+import soxr
 
 from corpora import audiomnist
 from corpora.download import DownloadError
@@ -58,6 +60,22 @@ def test_resampled_and_zero_padded_to_one_second(am_dir, tmp_path):
     np.testing.assert_allclose(heard, [digit_hz(int(d)) for d in s.y_test[:10]], atol=2)
     short = load(am_dir, tmp_path / "cache", clip_seconds=0.1)  # no recording is dropped for its length
     assert len(short.ids_train) == len(s.ids_train) and short.x_train.shape[1] == 800
+
+
+def test_centred_as_the_dmel_code(am_dir, tmp_path):
+    """``clip_padding=center`` (the audiomnist60 grid): each resampled recording x sits where the DMEL code's
+    ``np.pad(x, 1 + (8000 - len(x)) // 2)[:8000]`` puts it; x read and resampled here with soundfile and soxr."""
+    s = load(am_dir, tmp_path / "cache", clip_padding="center")
+    for row, stem in list(enumerate(s.ids_test))[:6]:
+        digit, speaker, _ = stem.split("_")
+        audio, rate = sf.read(am_dir / "data" / speaker / f"{stem}.wav", dtype="float32")
+        x = soxr.resample(audio, rate, RATE, quality="HQ")
+        want = np.pad(x, 1 + (RATE - len(x)) // 2)[:RATE]
+        # the cache holds float16
+        np.testing.assert_allclose(s.x_test[np.array([row])].numpy()[0], want, atol=1e-3)
+        assert np.abs(want[:(RATE - len(x)) // 2]).max() == 0  # zeros before the recording, not only after
+    end = load(am_dir, tmp_path / "cache")
+    assert not np.array_equal(end.x_test[np.arange(3)].numpy(), s.x_test[np.arange(3)].numpy())  # a cache of its own
 
 
 def test_bad_settings_are_named(am_dir, tmp_path):

@@ -1,4 +1,6 @@
 """DSPEC/DMEL against independent numpy/librosa computations and finite differences."""
+import math
+
 import librosa
 import numpy as np
 import pytest
@@ -8,10 +10,11 @@ from models import functional as F
 from models.frontends import DMEL, FixedMel, GaussianSpectrogram
 
 
-def numpy_gaussian_window(lambd, length):
+def numpy_gaussian_window(lambd, length, normalize=False):
+    """The DMEL code's window: peak 1 (its grids' normalize_window False), or unit energy."""
     m = np.arange(length)
     w = np.exp(-0.5 * ((m - length / 2) / lambd) ** 2)
-    return w / np.sqrt(np.sum(w**2))
+    return w / np.sqrt(np.sum(w**2)) if normalize else w
 
 
 def numpy_power_spectrogram(x, window, n_fft, hop):
@@ -46,6 +49,27 @@ def test_window_geometry():
     assert F.window_geometry(6.38, 128, "full") == (128, 256)
     assert F.window_geometry(8000 * 0.035 / 6, 5500, "optimized") == (512, 512)   # 35 ms at 8 kHz
     assert F.window_geometry(8000 * 0.300 / 6, 5500, "optimized") == (4096, 4096)  # 300 ms
+
+
+@pytest.mark.parametrize("six_lambd", [2.5, 3.0, 80.0, 128.0, 128.7, 129.0, 255.99, 256.0, 256.5, 1000.0, 4097.3])
+def test_optimized_window_truncates_then_rounds_up_as_the_dmel_code(six_lambd):
+    """The DMEL code: ``1 << (int(6 lambda) - 1).bit_length()``; written here as the smallest power of two
+    >= floor(6 lambda), by a loop (6 lambda = 128.7 gives 128: truncated first, then rounded up)."""
+    floor = math.floor(six_lambd)
+    want = 1
+    while want < floor:
+        want *= 2
+    assert F.window_geometry(six_lambd / 6, 10**6, "optimized") == (max(want, 2), max(want, 2))
+
+
+@pytest.mark.parametrize("normalize", [False, True])
+def test_window_peak_one_or_unit_energy(normalize):
+    window = F.gaussian_window(torch.tensor(5.0, dtype=torch.float64), 64, normalize).numpy()
+    np.testing.assert_allclose(window, numpy_gaussian_window(5.0, 64, normalize), rtol=1e-12)
+    if normalize:
+        assert np.sum(window**2) == pytest.approx(1.0)
+    else:
+        assert window.max() == 1.0  # m = L/2 = 32 is the centre: exp(0)
     assert F.ms_to_lambd(F.lambd_to_ms(13.0, 8000), 8000) == pytest.approx(13.0)
 
 

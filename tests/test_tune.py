@@ -1,5 +1,5 @@
 """The command line end to end with real Ray Tune runs: run, rerun (resume), interrupt, kill -9, a failed
-trial's restart, storage URIs, figures, errors."""
+trial's restart (both resumes bit-equal to an uninterrupted run), storage URIs, figures, errors."""
 import json
 import os
 import shutil
@@ -11,11 +11,19 @@ import time
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from tests.fixtures import TINY_GRID, TINY_TRIALS
 from tests.inprocess import main_py, shutdown
 
 TINY = ["--name=time_frequency", "--num_cpus=2", "--set", "n_samples=150", "--set", 'model_name="linear_net"']
+# The grid the two kill tests cut off (the failed-trial test runs one of its trials) and that `uninterrupted`
+# runs once without a cut: trainable/fixed x lambda 1.276/31.9, seed 0, 20 epochs, a checkpoint after each.
+RESUME_GRID = [*TINY, "--max_epochs=20", "--set", "init_lambd=[1.276,31.9]", "--set", "checkpoint_every=1"]
+# what every report of a resumed trial must equal, bit for bit, in the uninterrupted run's report of that epoch
+# (the trials are deterministic and seeded from their config); the final one's test metrics too
+EXACT = ("loss", "valid_loss", "valid_acc", "best_valid_loss", "best_epoch", "lambd_est", "best_lambd_est")
+EXACT_FINAL = ("test_loss", "test_accuracy", "test_accuracy_vote", "test_macro_f1")
 
 
 def trial_dirs(exp):
@@ -48,6 +56,54 @@ def kill_tree(proc) -> None:
         except ProcessLookupError:
             pass
     proc.wait(timeout=30)
+
+
+def reports(trial: Path) -> list[dict]:
+    """A trial's reports in order, from its result.json (JSON floats read back bit for bit)."""
+    return [json.loads(line) for line in (trial / "result.json").read_text().splitlines() if line.strip()]
+
+
+def reports_by_config(exp) -> dict[str, list[dict]]:
+    """Each trial's reports, keyed by its whole config (params.json as sorted JSON)."""
+    return {json.dumps(json.loads((d / "params.json").read_text()), sort_keys=True): reports(d)
+            for d in trial_dirs(exp)}
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(root, tmp_path_factory) -> dict[str, dict[int, dict]]:
+    """``RESUME_GRID`` run once to its end without a cut (main.py in this process): each trial's report
+    of every epoch, keyed by config (see :func:`reports_by_config`) and epoch."""
+    storage = tmp_path_factory.mktemp("uninterrupted")
+    run = main_py(root, *RESUME_GRID, f"--storage={storage}")
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    by_config = reports_by_config(storage / "time_frequency")
+    return {config: {r["epoch"]: r for r in rows} for config, rows in by_config.items()}
+
+
+def assert_as_uninterrupted(exp, reference: dict[str, dict[int, dict]]) -> None:
+    """Every trial of ``exp`` reported what the uninterrupted run of its config did, bit for bit: each
+    epoch's ``EXACT`` values (an epoch reported twice, before a kill and again after the resume, both
+    times), and the final test metrics."""
+    for config, rows in reports_by_config(exp).items():
+        expected = reference[config]
+        for row in rows:
+            want = expected[row["epoch"]]
+            assert {k: row[k] for k in EXACT} == {k: want[k] for k in EXACT}, (config, row["epoch"], row["pid"])
+        final, want = rows[-1], expected[max(expected)]
+        assert final["done"] and want["done"]
+        assert {k: final[k] for k in EXACT_FINAL} == {k: want[k] for k in EXACT_FINAL}, config
+
+
+def assert_restored(trial: Path) -> None:
+    """The trial ran in two processes and the second went on from a checkpoint of the first: it started
+    after epoch 0, which only the first ran, at most one epoch after the last the first reported."""
+    rows = reports(trial)
+    pids = list(dict.fromkeys(r["pid"] for r in rows))
+    assert len(pids) == 2, (trial.name, pids)
+    first = [r["epoch"] for r in rows if r["pid"] == pids[0]]
+    later = [r["epoch"] for r in rows if r["pid"] == pids[1]]
+    assert first[0] == 0 and 0 < later[0] <= first[-1] + 1, (trial.name, first, later)
+    assert [r["epoch"] for r in rows].count(0) == 1, trial.name
 
 
 def progress_rows(exp) -> dict[str, pd.DataFrame]:
@@ -160,12 +216,12 @@ def test_storage_locations():
     assert experiment_location("/abs/st", "fma") == "/abs/st/fma"
 
 
-def test_driver_killed_then_rerun(root, tmp_path):
-    """kill -9 of main.py and its local Ray mid-grid; the same command finishes every trial exactly once.
-    Storage is a file:// URI; a rerun with another space notes it, --fresh moves the experiment aside."""
+def test_driver_killed_then_rerun(root, tmp_path, uninterrupted):
+    """kill -9 of main.py and its local Ray mid-grid; the same command finishes every trial exactly once,
+    the trials cut off going on from a checkpoint, and every trial ends as the uninterrupted run did, bit
+    for bit. Storage is a file:// URI; a rerun with another space notes it, --fresh moves the experiment aside."""
     storage = f"file://{tmp_path}/st"
-    args = [*TINY, "--max_epochs=20", "--set", "init_lambd=[1.276,31.9]", "--set", "checkpoint_every=1",
-            f"--storage={storage}"]
+    args = [*RESUME_GRID, f"--storage={storage}"]
     exp = tmp_path / "st" / "time_frequency"
     proc = subprocess.Popen([sys.executable, "main.py", *args], cwd=root, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)
@@ -190,7 +246,8 @@ def test_driver_killed_then_rerun(root, tmp_path):
         assert set(progress["epoch"]) == set(range(20)), d.name
     for name, rows in before.items():  # the trials cut off went on from a checkpoint, not from scratch
         if len(rows) >= 4:
-            assert (pd.read_csv(exp / name / "progress.csv")["epoch"] == 0).sum() == 1, name
+            assert_restored(exp / name)
+    assert_as_uninterrupted(exp, uninterrupted)
 
     changed = main_py(root, *args, "--set", "noise_std=0.4")
     assert changed.returncode == 0 and "was started with a different search space" in changed.stdout
@@ -202,13 +259,14 @@ def test_driver_killed_then_rerun(root, tmp_path):
     assert len(trial_dirs(aside)) == 4 and len(trial_dirs(exp)) == 2
 
 
-def test_failed_trial_restarts_from_checkpoint(root, tmp_path):
+def test_failed_trial_restarts_from_checkpoint(root, tmp_path, uninterrupted):
     """SIGKILL of a running trial's process: with --max_failures=1 Tune restarts the trial from its last
-    checkpoint in the same run (a new process, epoch 0 trained once), and the experiment stores the setting.
-    The driver is main.py in a thread of this process (Tune catches no signals there); if the test fails
-    first, ending this process's Ray ends the run with it."""
-    args = [*TINY, "--max_epochs=15", "--set", "init_lambd=6.38", "--set", "trainable=True",
-            "--set", "checkpoint_every=1", "--max_failures=1", f"--storage={tmp_path}/st"]
+    checkpoint in the same run (a new process, epoch 0 trained once), the trial ends as the uninterrupted run
+    of its config did, bit for bit, and the experiment stores the setting. The trial is one of
+    ``RESUME_GRID``'s. The driver is main.py in a thread of this process (Tune catches no signals there);
+    if the test fails first, ending this process's Ray ends the run with it."""
+    args = [*RESUME_GRID, "--set", "init_lambd=31.9", "--set", "trainable=True", "--max_failures=1",
+            f"--storage={tmp_path}/st"]
     exp = tmp_path / "st" / "time_frequency"
     done = {}
     driver = threading.Thread(target=lambda: done.update(run=main_py(root, *args)), daemon=True)
@@ -226,11 +284,10 @@ def test_failed_trial_restarts_from_checkpoint(root, tmp_path):
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-3000:]
     assert "1 trials finished, 0 unfinished, 0 errored" in run.stdout
     [trial] = trial_dirs(exp)
+    assert_restored(trial)  # in a new process, from a checkpoint
     progress = pd.read_csv(trial / "progress.csv")
-    assert progress["pid"].nunique() == 2  # restarted in a new process
-    second = progress[progress["pid"] == progress["pid"].iloc[-1]]
-    assert second["epoch"].iloc[0] > 0 and (progress["epoch"] == 0).sum() == 1  # from a checkpoint
-    assert progress["done"].astype(bool).sum() == 1 and progress["epoch"].iloc[-1] == 14
+    assert progress["done"].astype(bool).sum() == 1 and progress["epoch"].iloc[-1] == 19
+    assert_as_uninterrupted(exp, uninterrupted)
 
     from ray import tune
 

@@ -7,6 +7,7 @@ DEFAULTS = {
     # experiment
     "dataset_name": "time_frequency",  # corpus: see corpora.CORPORA (time_frequency | audio_mnist | gtzan | fma | esc50 | audiomnist60)
     "seed": 0,                         # seeds Python, NumPy, torch and the data
+    "split_seed": None,                # seeds the train/valid/test split: None = ``seed`` (a new split per repetition) | an int: one split for every repetition (the DMEL code's: 0, the paper grids')
     # model
     "model_name": "linear_net",        # see models.classifiers.MODELS
     "frontend": "gaussian",            # gaussian (DSPEC/DMEL) | torchaudio_mel (fixed Hann) | sincnet | trainable_mel | dstft (mel models)
@@ -18,7 +19,7 @@ DEFAULTS = {
     "lambd_param": "abs",              # abs: lambda = |parameter| in samples (the paper's) | log: lambda = exp(parameter), never 0; lr_tf is then per log unit (Adam ~ a factor exp(lr_tf) per step: use ~0.075, not 1)
     "tf_warmup_epochs": 0,             # epochs, lambda frozen at the start while the classifier trains (0 = off)
     "window_mode": "full",             # full | optimized
-    "normalize_window": True,          # unit-energy window (the paper code's behaviour)
+    "normalize_window": False,         # False: Gaussian window of peak 1, as every grid of the DMEL paper (normalize_window: False); True: unit energy
     "hop_length": 1,                   # samples
     "n_mels": 64,
     "fixed_win_ms": 25.0,              # torchaudio_mel and trainable_mel Hann window, ms
@@ -74,7 +75,8 @@ DEFAULTS = {
     "protocol": None,                  # split protocol; None = the corpus default (FSDD dmel, GTZAN filtered, ESC-50 dmel, AudioMNIST dmel)
     "fold": 1,                         # ESC-50 protocol "fold": the test fold, 1-5 (the other four train; 1/8 of their source recordings validate)
     "sample_rate": 8000,               # Hz (GTZAN/FMA audio is resampled to it)
-    "clip_seconds": 30.0,              # GTZAN/FMA/ESC-50/AudioMNIST: every clip cropped/zero-padded at the end to this length, s
+    "clip_seconds": 30.0,              # GTZAN/FMA/ESC-50/AudioMNIST: every clip cropped/zero-padded to this length, s
+    "clip_padding": "end",             # GTZAN/FMA/ESC-50/AudioMNIST: end: zeros after the recording, crop its end | center: the DMEL code's AudioMNIST, np.pad(x, 1 + (n - len(x)) // 2)[:n] (longer clips: their middle n samples)
     "fma_subset": "small",             # FMA: small (8 genres) | medium (16 genres)
     "cache_dir": None,                 # decoded-audio cache; None = <project>/cache
     "decode_workers": None,            # processes decoding audio into the cache; None = all cores
