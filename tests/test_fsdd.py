@@ -101,3 +101,15 @@ def test_tune_run_on_fixture_and_figure(root, fsdd_dir, tmp_path):
     assert (tmp_path / "results/figures/test_audio_mnist.pdf").stat().st_size > 0
     table = (tmp_path / "results/tables/test_audio_mnist.md").read_text()
     assert "| mel_linear_net |" in table and "94.9 ± 1.0" in table and "not run" not in table
+
+
+def test_split_seed_fixes_the_split_across_repetitions(fsdd_dir):
+    """``split_seed`` (the paper grids: 0) gives every repetition the same split, as the DMEL code's generator
+    seeded 0; ``None`` re-draws it from each trial's ``seed``."""
+    fixed = [fsdd.load_splits(cfg(fsdd_dir, protocol="dmel", seed=k, split_seed=0)) for k in (0, 1, 2)]
+    assert all(s.ids_test == fixed[0].ids_test and s.ids_train == fixed[0].ids_train for s in fixed)
+    assert fixed[0].ids_test == fsdd.load_splits(cfg(fsdd_dir, protocol="dmel", seed=0)).ids_test  # seed 0 either way
+    redrawn = [fsdd.load_splits(cfg(fsdd_dir, protocol="dmel", seed=k, split_seed=None)).ids_test for k in (0, 1)]
+    assert redrawn[0] != redrawn[1]
+    other = fsdd.load_splits(cfg(fsdd_dir, protocol="dmel", seed=0, split_seed=7)).ids_test
+    assert other != fixed[0].ids_test

@@ -58,3 +58,13 @@ def test_generation_is_fast():
     """5,000 examples are produced vectorised (a loop in Python would take seconds)."""
     x, _ = synthetic.generate(5000)
     assert x.shape == (5000, 128)
+
+
+def test_fresh_signals_per_repetition_one_split_permutation():
+    """The DMEL code draws the synthetic signals afresh for each run and splits them with a generator seeded 0:
+    here ``seed`` draws the signals, ``split_seed`` the permutation (row ids are the generated rows' indices)."""
+    a, b = (synthetic.load_splits(resolve_config({"n_samples": 200, "seed": k, "split_seed": 0})) for k in (0, 1))
+    assert a.ids_test == b.ids_test and a.ids_train == b.ids_train
+    assert not np.array_equal(a.x_test.numpy(), b.x_test.numpy())
+    c = synthetic.load_splits(resolve_config({"n_samples": 200, "seed": 1, "split_seed": None}))
+    assert c.ids_test != a.ids_test
