@@ -12,6 +12,8 @@ On a cluster (see README, "From a laptop to a GPU box to a cluster"):
 
     RAY_AUTH_MODE=token python main.py --address=HEAD_IP:6379 --storage=/shared/ray_results --name=gtzan \\
         --data_dir=/shared/data/gtzan
+
+Every value is checked before Ray starts (tuning/validate.py): a bad one is refused with one line, exit 2.
 """
 from __future__ import annotations
 
@@ -21,9 +23,10 @@ import sys
 from pathlib import Path
 
 from corpora import CACHE_KEYS, DEFAULT_DATA_DIRS, DOWNLOAD_HINTS, prepare
-from tuning.runner import SCHEDULERS, SEARCHES, ConfigError, build_parts, expand_grid, init_ray, parse_overrides, \
-    run_experiment, stored_search, summarize, trial_resources
+from tuning.runner import SCHEDULERS, SEARCHES, ConfigError, build_parts, error_report, expand_grid, init_ray, \
+    parse_overrides, run_experiment, stored_search, summarize, trial_resources
 from tuning.storage import display, exists, experiment_location, move_aside, storage_root
+from tuning.validate import check_arguments, check_configs, check_space, check_storage
 
 PROJECT_ROOT = Path(__file__).resolve().parent
 
@@ -90,21 +93,38 @@ def _locate_data(space: dict, args) -> None:
         space["cache_dir"] = _absolute(space.get("cache_dir") or PROJECT_ROOT / "cache")
 
 
+def _refuse(problems: list[str]) -> int:
+    for problem in problems:
+        _error(problem)
+    return 2
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
+    problems = check_arguments(args)
+    if problems:
+        return _refuse(problems)
     try:
         parts = build_parts(args.name, args.max_epochs, args.num_samples, parse_overrides(args.overrides),
                             args.search, args.scheduler, args.search_seed)
         for part in parts:
             _locate_data(part.space, args)
         configs = [config for part in parts for config in expand_grid(part.space)]
+    except (ConfigError, FileNotFoundError, ValueError) as err:
+        return _error(err)
+    root = storage_root(args.storage, args.ray_root_dir)
+    storage_problems = [] if args.prepare_only else check_storage(
+        root, [part.name for part in parts], "--storage" if args.storage else "--ray_root_dir")
+    problems = [line for part in parts for line in check_space(part.space)] + check_configs(configs) + storage_problems
+    if problems:  # refused before Ray, the data cache or an experiment folder is touched
+        return _refuse(problems)
+    try:
         if not args.address and prepare(configs):
             print("decoded-audio cache ready")
     except (ConfigError, FileNotFoundError, ValueError) as err:
         return _error(err)
     if args.prepare_only and not args.address:
         return 0
-    root = storage_root(args.storage, args.ray_root_dir)
     from tuning.cluster import ClusterError, cluster_summary, prepare_on_nodes
     try:
         init_ray(args.address, args.num_cpus, args.connect_timeout)
@@ -126,6 +146,9 @@ def main(argv=None) -> int:
             return 2
         if args.prepare_only:
             return 0
+    # a failing trial's traceback goes to its error.txt, not to this output once per failure (Tune's own
+    # switch; TUNE_PRINT_ALL_TRIAL_ERRORS=1 prints them as they happen): the summary below names each cause once
+    os.environ.setdefault("TUNE_PRINT_ALL_TRIAL_ERRORS", "0")
     for part in parts:  # in order; an incomplete part (interrupted, errored) stops the command
         exp = experiment_location(root, part.name)
         if args.fresh and exists(exp):
@@ -133,11 +156,12 @@ def main(argv=None) -> int:
         print(f"experiment {display(exp)}; {part.search.describe()}; resources per trial {resources}")
         results = run_experiment(part.space, exp, resources, args.max_concurrent, max_failures=args.max_failures,
                                  search=part.search)
-        finished, stopped, unfinished, errored = summarize(results, stored_search(exp) or part.search)
+        finished, stopped, unfinished, errors = summarize(results, stored_search(exp) or part.search)
         early = f", {stopped} stopped early by the scheduler" if part.search.scheduler != "fifo" else ""
-        print(f"{finished} trials finished, {unfinished} unfinished, {errored} errored{early}")
-        if unfinished or errored:
-            print("rerun the same command to resume the experiment", file=sys.stderr)
+        print(f"{finished} trials finished, {unfinished} unfinished, {len(errors)} errored{early}")
+        for line in error_report(errors, unfinished, exp):
+            print(line, file=sys.stderr)
+        if unfinished or errors:
             return 1
     return 0
 

@@ -22,14 +22,18 @@ started in order by one command (:func:`build_parts`).
 from __future__ import annotations
 
 import ast
+import difflib
 import itertools
 import json
 import os
+import posixpath
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from ray import tune
+from ray.exceptions import LocalRayletDiedError, NodeDiedError, ObjectLostError, OutOfMemoryError, RayActorError, \
+    RaySystemError, RayTaskError, RpcError, TaskCancelledError, WorkerCrashedError
 from ray.tune.search.sample import Categorical, Domain
 
 import search_spaces
@@ -95,17 +99,19 @@ DISTRIBUTIONS = ("uniform", "loguniform", "randint", "lograndint", "choice")  # 
 def parse_overrides(items: list[str]) -> dict:
     """``["key=value", ...]`` -> dict. Values are Python literals (``True``, ``1e-3``, ``[1, 2]``),
     a distribution for a search (``loguniform(5, 500)``, ``uniform(0, 1)``, ``randint(1, 8)``,
-    ``choice([16, 32])``: Tune's function of that name), or plain strings; a list becomes a grid axis."""
+    ``choice([16, 32])``: Tune's function of that name), or plain strings; a list becomes a grid axis.
+    A value that starts like a literal (``[``, ``(``, ``{``, a quote) but does not parse, or a call of a
+    misspelt distribution, is a :class:`ConfigError` (it would otherwise run as a string)."""
     out = {}
     for item in items:
         if "=" not in item:
             raise ConfigError(f"--set expects key=value, got {item!r}")
         key, raw = item.split("=", 1)
-        out[key.strip()] = _parse_value(raw.strip())
+        out[key.strip()] = _parse_value(key.strip(), raw.strip())
     return out
 
 
-def _parse_value(raw: str):
+def _parse_value(key: str, raw: str):
     call = re.fullmatch(r"(\w+)\((.*)\)", raw, re.S)
     if call and call.group(1) in DISTRIBUTIONS:
         try:
@@ -113,9 +119,16 @@ def _parse_value(raw: str):
             return getattr(tune, call.group(1))(*args)
         except (ValueError, SyntaxError, TypeError, AssertionError) as err:
             raise ConfigError(f"cannot read the distribution {raw!r}: {err}") from None
+    close = difflib.get_close_matches(call.group(1), DISTRIBUTIONS, n=1) if call else []
+    if close:
+        raise ConfigError(f"--set {key}={raw}: unknown distribution {call.group(1)!r} (did you mean {close[0]!r}?); "
+                          f"the distributions are {', '.join(DISTRIBUTIONS)}")
     try:
         return ast.literal_eval(raw)
-    except (ValueError, SyntaxError):
+    except (ValueError, SyntaxError) as err:
+        if raw and raw[0] in "[({'\"":
+            raise ConfigError(f"--set {key}={raw}: not a Python literal ({err}); write a list as [1, 2], "
+                              "a dict as {'key': 1}, a string in matching quotes") from None
         return raw
 
 
@@ -359,20 +372,79 @@ def stored_search(exp: str) -> Search | None:
     return None if text is None else Search(**json.loads(text).get("(search)", {}))
 
 
-def summarize(results, search: Search | None = None) -> tuple[int, int, int, int]:
-    """Print one line per trial; return ``(finished, stopped, unfinished, errored)`` counts.
+def summarize(results, search: Search | None = None) -> tuple[int, int, int, list[tuple[BaseException, str]]]:
+    """Print one line per trial; return ``(finished, stopped, unfinished, errors)``.
 
     ``stopped``: trials the scheduler ended early (never tested; a rerun does not resume them).
-    ``unfinished`` counts, for a search, the trials it has not drawn yet (an interrupted search)."""
+    ``unfinished`` counts, for a search, the trials it has not drawn yet (an interrupted search).
+    ``errors``: ``(exception, trial folder name)`` of each errored trial (see :func:`error_report`)."""
     from figures.results import stopped_early
 
     df = results.get_dataframe()
     stopped = stopped_early(df)
     finished = int((df["done"].fillna(False).astype(bool) & ~stopped).sum()) if "done" in df else 0
-    errored = len(results.errors)
+    errors = [(result.error, posixpath.basename(result.path.rstrip("/"))) for result in results
+              if result.error is not None]
     expected = len(results) if search is None or search.algorithm == "grid" else search.num_samples
     varying = [c for c in df if c.startswith("config/") and df[c].astype(str).nunique() > 1]  # the grid axes
     cols = varying + [c for c in ("epoch", "best_lambd_est", "best_valid_acc", "test_accuracy") if c in df]
     if len(df):
         print(df[cols].rename(columns=lambda c: c.split("/")[-1]).to_string(index=False))
-    return finished, int(stopped.sum()), max(0, expected - finished - int(stopped.sum()) - errored), errored
+    return finished, int(stopped.sum()), max(0, expected - finished - int(stopped.sum()) - len(errors)), errors
+
+
+# Ray's errors for a trial it lost: its process killed or crashed (Ray's out-of-memory killer too), its node
+# or Ray's own services gone. The trial's code raised nothing, so a rerun, which resumes the trial from its
+# last checkpoint, can finish it.
+LOST_TRIAL_ERRORS = (RayActorError, NodeDiedError, LocalRayletDiedError, WorkerCrashedError, ObjectLostError,
+                     OutOfMemoryError, RaySystemError, RpcError, TaskCancelledError)
+RERUN = "rerun the same command to resume the experiment"
+
+
+def raised(error: BaseException) -> BaseException:
+    """The exception that ended a trial: the one its own code raised (Ray hands it over as the ``cause``
+    of a ``RayTaskError``), else Ray's."""
+    cause = error.cause if isinstance(error, RayTaskError) else None
+    return error if cause is None else cause
+
+
+def rerun_can_help(error: BaseException) -> bool:
+    """Whether rerunning the same command can finish a trial that ended with ``error``: yes when Ray lost
+    the trial (``LOST_TRIAL_ERRORS``); no when the trial's own code raised (a config value, data that is
+    not there, a GPU that torch cannot use, ...): the same code on the same config and machine raises again."""
+    return isinstance(raised(error), LOST_TRIAL_ERRORS)
+
+
+def error_line(error: BaseException) -> str:
+    """``"Type: message"`` of the exception that ended a trial (:func:`raised`), the message cut to its
+    first line: the last line of the trial's ``error.txt`` traceback for a one-line message (not the
+    traceback's first line, "Traceback (most recent call last):" or Ray's ``ray::ImplicitFunc.train()``).
+    A ``RayTaskError`` whose cause did not come back gives the last line of its traceback."""
+    exc = raised(error)
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    if isinstance(exc, RayTaskError):
+        return lines[-1] if lines else type(exc).__name__
+    return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
+
+
+def error_report(errors: list[tuple[BaseException, str]], unfinished: int, exp: str) -> list[str]:
+    """What ``main.py`` prints after the counts of the experiment at ``exp`` (a path or a URI).
+
+    ``errors`` (from :func:`summarize`) grouped by :func:`error_line`, most frequent first: ``"6 errored:
+    <line>"`` and the ``error.txt`` of the first such trial. Then :data:`RERUN` when a rerun can finish
+    something (``unfinished`` trials, a trial Ray lost: :func:`rerun_can_help`), and a line saying to fix
+    the cause first when a trial's own code raised."""
+    groups: dict[str, list[str]] = {}
+    for error, folder in errors:
+        groups.setdefault(error_line(error), []).append(folder)
+    lines = []
+    for line, folders in sorted(groups.items(), key=lambda group: -len(group[1])):  # ties: first seen first
+        lines += [f"{len(folders)} errored: {line}",
+                  f"  traceback: {display(experiment_location(experiment_location(exp, folders[0]), 'error.txt'))}"]
+    lasting = sum(not rerun_can_help(error) for error, _ in errors)
+    if unfinished or lasting < len(errors):
+        lines.append(RERUN)
+    if lasting:
+        lines.append(f"{lasting} errored trial(s) raised an error of their own (above), which a rerun would raise "
+                     "again: fix the cause first (after changing a value of the command, add --fresh to start over)")
+    return lines

@@ -1,0 +1,305 @@
+"""What ``main.py`` checks before Ray starts: every value it can judge without training.
+
+Each problem is one line naming the flag or key, the value given and the fix (the valid choices or the
+range), so that a command is refused (exit 2) before any trial starts and before anything is written:
+
+* :func:`check_arguments`: the command line's numbers (epochs, resources, seeds, timeouts).
+* :func:`check_space`: the distributions of a searched space (bounds in order, categories given).
+* :func:`check_configs`: every resolved trial config (:func:`tuning.runner.expand_grid`): the type and
+  range of each key of ``training/config.py``, the names of enumerated keys (from the registries where
+  they live: ``corpora.CORPORA``, ``models.classifiers.MODELS``, ...), and what the keys must agree on
+  (the initial window between its floor and ceiling, the split sizes, a corpus's own rate and folds).
+* :func:`check_storage`: the local folder the experiments go to can be created and written.
+
+The checks only read; nothing is created. What needs the data or the cluster (a folder holding no
+recordings, a GPU that torch cannot use) still fails at trial time, with one line per cause
+(``main.py``'s summary of errored trials).
+"""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import importlib
+import math
+import os
+import urllib.parse
+from pathlib import Path
+
+from ray.tune.search.sample import Categorical, Domain
+
+from corpora import CACHE_KEYS, CORPORA, DOWNLOAD_HINTS
+from corpora.audio_cache import PADDINGS
+from corpora.fma import SUBSETS as FMA_SUBSETS
+from corpora.splits import random_split_indices
+from corpora.synthetic import NOISE_KINDS
+from models.classifiers import COMPRESSIONS, FRONTENDS, MODELS
+from models.frontends import LAMBD_PARAMS
+from models.functional import WINDOW_MODES, lambd_to_ms, ms_to_lambd, stft_window
+from models.leaf import LEAF_COMPRESSIONS
+from models.varying_stft import VARIATIONS
+from training.config import DEFAULTS
+from training.loop import LOSSES, OPTIMIZERS
+from training.segments import TRAIN_SEGMENTS, n_segments
+from training.trial import DEVICES
+from tuning.storage import is_uri
+
+
+@dataclasses.dataclass(frozen=True)
+class Range:
+    """The numbers a key accepts: ``low``/``high`` bounds (``None``: unbounded; ``open_*``: the bound
+    itself excluded), ``integer`` for counts, ``optional`` when ``None`` is a value of its own."""
+    low: float | None = None
+    high: float | None = None
+    integer: bool = False
+    open_low: bool = False
+    open_high: bool = False
+    optional: bool = False
+
+    def accepts(self, value) -> bool:
+        if value is None:
+            return self.optional
+        if isinstance(value, bool) or not isinstance(value, int if self.integer else (int, float)):
+            return False
+        return (math.isfinite(value)
+                and (self.low is None or (value > self.low if self.open_low else value >= self.low))
+                and (self.high is None or (value < self.high if self.open_high else value <= self.high)))
+
+    def describe(self) -> str:
+        """``"an integer >= 1"``, ``"a number in [0, 1)"``, ``"None or a number > 0"``, ..."""
+        kind = "an integer" if self.integer else "a number"
+        low, high = ("" if bound is None else f"{bound:.12g}" for bound in (self.low, self.high))
+        if self.low is not None and self.high is not None:
+            text = f"{kind} in {'(' if self.open_low else '['}{low}, {high}{')' if self.open_high else ']'}"
+        elif self.low is not None:
+            text = f"{kind} {'>' if self.open_low else '>='} {low}"
+        else:
+            text = kind
+        return f"None or {text}" if self.optional else text
+
+
+POSITIVE, NON_NEGATIVE = Range(0, open_low=True), Range(0)
+COUNT, NON_NEGATIVE_COUNT = Range(1, integer=True), Range(0, integer=True)
+MAYBE_POSITIVE, MAYBE_COUNT = Range(0, open_low=True, optional=True), Range(1, integer=True, optional=True)
+SEED = Range(0, 2**32, integer=True, open_high=True)  # what numpy's global seeding accepts
+
+# numeric keys of training/config.py -> the values they accept (a learning rate of 0 is a trial that cannot
+# learn: tests/test_search.py's ASHA test runs one; 0 minutes between checkpoints is one every epoch)
+RANGES = {
+    # experiment, window
+    "seed": SEED, "split_seed": dataclasses.replace(SEED, optional=True), "init_lambd": POSITIVE,
+    "init_window_ms": MAYBE_POSITIVE, "min_lambd": POSITIVE, "min_window_ms": MAYBE_POSITIVE,
+    "max_window_ms": MAYBE_POSITIVE, "dstft_max_window_ms": MAYBE_POSITIVE, "tf_warmup_epochs": NON_NEGATIVE_COUNT,
+    # front-ends
+    "hop_length": COUNT, "n_mels": COUNT, "fixed_win_ms": POSITIVE, "top_db": MAYBE_POSITIVE, "n_fft": COUNT,
+    "sinc_window_ms": POSITIVE, "leaf_window_ms": POSITIVE, "efficientleaf_groups": COUNT,
+    "efficientleaf_stride_factor": POSITIVE, "specaugment_freq": NON_NEGATIVE_COUNT,
+    "specaugment_time": NON_NEGATIVE_COUNT,
+    # training
+    "momentum": Range(0, 1, open_high=True), "weight_decay": NON_NEGATIVE, "lr_gamma": NON_NEGATIVE,
+    "lr_model": NON_NEGATIVE, "lr_tf": NON_NEGATIVE, "batch_size": COUNT, "max_epochs": COUNT, "patience": COUNT,
+    "checkpoint_every": MAYBE_COUNT, "checkpoint_minutes": Range(0, optional=True),
+    # segments, synthetic data, audio data
+    "split_parts": COUNT, "segment_seconds": MAYBE_POSITIVE, "n_samples": COUNT, "n_points": COUNT,
+    "sigma_ref": POSITIVE, "noise_std": NON_NEGATIVE, "t_center_max_offset": NON_NEGATIVE,
+    "f_center_max_offset": NON_NEGATIVE, "fold": COUNT, "sample_rate": COUNT, "clip_seconds": POSITIVE,
+    "decode_workers": MAYBE_COUNT,
+}
+# enumerated keys -> their names, from the registries that act on them
+CHOICES = {
+    "dataset_name": tuple(sorted(CORPORA)), "model_name": tuple(sorted(MODELS)), "frontend": FRONTENDS,
+    "optimizer_name": OPTIMIZERS, "window_mode": WINDOW_MODES, "loss": LOSSES, "lambd_param": LAMBD_PARAMS,
+    "compression": COMPRESSIONS, "leaf_compression": LEAF_COMPRESSIONS, "dstft_variation": VARIATIONS,
+    "noise_kind": NOISE_KINDS, "train_segments": TRAIN_SEGMENTS, "device": DEVICES, "fma_subset": FMA_SUBSETS,
+    "clip_padding": PADDINGS,
+}
+FLAGS = tuple(k for k, v in DEFAULTS.items() if isinstance(v, bool))  # True or False
+# keys checked by what they name, not by a range or a list: protocol (the corpus's own list), stft_window
+# (scipy's window names), data_dir (main.py checks the folder), cache_dir (any folder; created when needed)
+OTHER_KEYS = ("protocol", "stft_window", "data_dir", "cache_dir")
+# the window keys in ms, on data without a sample rate -> what to give instead
+NO_RATE_FIXES = {"init_window_ms": "give init_lambd (samples; lambda = window / 6) instead",
+                 "min_window_ms": "give min_lambd (samples) instead",
+                 "max_window_ms": "leave it None (the ceiling is the signal length)"}
+
+
+def check_configs(configs: list[dict]) -> list[str]:
+    """Every distinct problem of the resolved trial configs ``configs``, one line each, in order of first
+    appearance (a bad value on a grid axis is named once, not once per trial)."""
+    return list(dict.fromkeys(line for config in configs for line in check_config(config)))
+
+
+def check_config(config: dict) -> list[str]:
+    """The problems of one resolved trial config (every key of ``training/config.py`` present)."""
+    out = []
+    for key, value in config.items():
+        if key in CHOICES and value not in CHOICES[key]:
+            out.append(_not_one_of(key, value, CHOICES[key]))
+        elif key in RANGES and not RANGES[key].accepts(value):
+            out.append(f"{key}={value!r}: must be {RANGES[key].describe()}")
+        elif key in FLAGS and not isinstance(value, bool):
+            out.append(f"{key}={value!r}: must be True or False")
+    if out:  # the checks below read these values
+        return out
+    try:
+        n_segments(config)
+    except ValueError as err:
+        return [str(err)]
+    return [line for check in (_corpus_problems, _window_problems, _frontend_problems) for line in check(config)]
+
+
+def _not_one_of(key: str, value, choices) -> str:
+    close = difflib.get_close_matches(value, choices, n=1) if isinstance(value, str) else []
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return f"{key}={value!r}: must be one of {', '.join(map(str, choices))}{hint}"
+
+
+def _sample_rate(config: dict) -> int | None:
+    """Hz of the config's audio; ``None`` for generated data (the corpora not read from disk)."""
+    return config["sample_rate"] if config["dataset_name"] in DOWNLOAD_HINTS else None
+
+
+def _segment_samples(config: dict) -> int:
+    """Samples of the model's input: a clip (``clip_seconds`` for the cached corpora, else ``n_points``)
+    divided into its segments."""
+    if "clip_seconds" in CACHE_KEYS.get(config["dataset_name"], ()):
+        clip = round(config["clip_seconds"] * config["sample_rate"])
+    else:
+        clip = config["n_points"]
+    return clip // n_segments(config)
+
+
+def _corpus_problems(config: dict) -> list[str]:
+    """What the corpus module itself fixes: its protocols (``PROTOCOLS``), its one recording rate
+    (``SAMPLE_RATE``, FSDD), its folds (``N_FOLDS``, ESC-50), and, for generated data, three non-empty
+    splits (``SPLIT_FRACTIONS`` of ``n_samples``)."""
+    name = config["dataset_name"]
+    corpus = importlib.import_module(CORPORA[name])
+    out = []
+    protocols = getattr(corpus, "PROTOCOLS", None)
+    if protocols is not None and config["protocol"] is not None and config["protocol"] not in protocols:
+        out.append(_not_one_of("protocol", config["protocol"], protocols) + f" for {name} (or None: its default)")
+    rate = getattr(corpus, "SAMPLE_RATE", None)
+    if rate is not None and config["sample_rate"] != rate:
+        out.append(f"sample_rate={config['sample_rate']!r}: {name} is recorded at {rate} Hz; set sample_rate={rate}")
+    folds = getattr(corpus, "N_FOLDS", None)
+    if folds is not None and not 1 <= config["fold"] <= folds:
+        out.append(f"fold={config['fold']!r}: {name} has folds 1 to {folds}")
+    fractions = getattr(corpus, "SPLIT_FRACTIONS", None)
+    if fractions is not None and not _splits_filled(config["n_samples"], fractions):
+        least = next(n for n in range(1, 1000) if _splits_filled(n, fractions))
+        out.append(f"n_samples={config['n_samples']!r}: leaves a train, valid or test split of {name} empty; "
+                   f"use at least {least}")
+    return out
+
+
+def _splits_filled(n: int, fractions: tuple[float, float, float]) -> bool:
+    return all(len(part) for part in random_split_indices(n, fractions, 0))
+
+
+def _window_problems(config: dict) -> list[str]:
+    """The Gaussian windows (``gaussian``, ``dstft``): the ms keys need a sample rate, and the initial
+    window lies between its floor and its ceiling, as the front-ends require."""
+    frontend, rate = config["frontend"], _sample_rate(config)
+    if frontend not in ("gaussian", "dstft"):
+        return []
+    if rate is None:
+        in_ms = [f"{key}={config[key]!r}: {config['dataset_name']} has no sample rate; {fix}"
+                 for key, fix in NO_RATE_FIXES.items() if config[key] is not None]
+        if in_ms or frontend == "dstft":  # dstft needs audio (its builder says so)
+            return in_ms
+    init = config["init_lambd"] if config["init_window_ms"] is None else ms_to_lambd(config["init_window_ms"], rate)
+    if frontend == "dstft":  # VaryingSTFTMel: floor min_lambd, ceiling dstft_max_window_ms (None: twice the start)
+        floor, limits = config["min_lambd"], "min_lambd to dstft_max_window_ms"
+        ceiling = 2 * init if config["dstft_max_window_ms"] is None else \
+            ms_to_lambd(config["dstft_max_window_ms"], rate)
+    else:  # GaussianSpectrogram: the higher of the two floors, the lower of the two ceilings
+        samples = _segment_samples(config)
+        floor = config["min_lambd"] if config["min_window_ms"] is None else \
+            max(config["min_lambd"], ms_to_lambd(config["min_window_ms"], rate))
+        ceiling = samples if config["max_window_ms"] is None else \
+            min(samples, ms_to_lambd(config["max_window_ms"], rate))
+        limits = f"min_lambd/min_window_ms to the model's input of {samples} samples/max_window_ms"
+    if floor <= init <= ceiling:
+        return []
+    if config["init_window_ms"] is None:
+        return [f"init_lambd={config['init_lambd']!r}: outside [{floor:g}, {ceiling:g}] samples ({limits}); "
+                "choose a lambda inside"]
+    return [f"init_window_ms={config['init_window_ms']!r}: outside [{lambd_to_ms(floor, rate):g}, "
+            f"{lambd_to_ms(ceiling, rate):g}] ms at {rate} Hz ({limits}); choose a window inside"]
+
+
+def _frontend_problems(config: dict) -> list[str]:
+    """Settings one front-end reads: EfficientLEAF's groups (at most one per filter), Ada-STFT's windows
+    (parameter-free scipy window names joined by ``+``)."""
+    out = []
+    if config["frontend"] == "efficientleaf" and config["efficientleaf_groups"] > config["n_mels"]:
+        out.append(f"efficientleaf_groups={config['efficientleaf_groups']!r}: more groups than the "
+                   f"n_mels={config['n_mels']} filters; use at most {config['n_mels']}")
+    if config["frontend"] == "adastft":
+        if not isinstance(config["stft_window"], str):
+            return [f"stft_window={config['stft_window']!r}: must be a window name such as 'hann' or 'hann+hamming'"]
+        for name in config["stft_window"].split("+"):
+            try:
+                stft_window(name, 8)
+            except ValueError as err:
+                out.append(f"stft_window={config['stft_window']!r}: {err}")
+    return out
+
+
+def check_space(space: dict) -> list[str]:
+    """The distributions of a param space: each numeric one with its lower bound below its upper bound, each
+    ``choice`` with categories (Ray accepts ``uniform(5, 1)`` and ``choice([])`` and fails later)."""
+    out = []
+    for key, domain in space.items():
+        if not isinstance(domain, Domain):
+            continue
+        if isinstance(domain, Categorical):
+            if not domain.categories:
+                out.append(f"{key}=choice([]): give choice() at least one value")
+        elif not domain.lower < domain.upper:
+            out.append(f"{key}: a distribution from {domain.lower:g} to {domain.upper:g}; its lower bound must be "
+                       "below its upper bound: give the smaller one first")
+    return out
+
+
+def check_arguments(args) -> list[str]:
+    """The command line's own numbers (``main.parse_args``' namespace): epochs, resources, the searcher's
+    seed and the cluster timeout. A trial needs at least some CPU; a GPU share above 1 is whole GPUs (Ray's
+    rule); without ``--address`` a trial asking for more CPUs than the local Ray has would wait forever."""
+    rules = {"max_epochs": COUNT, "cpus_per_trial": POSITIVE, "gpus_per_trial": Range(0, optional=True),
+             "max_concurrent": MAYBE_COUNT, "num_cpus": MAYBE_COUNT, "max_failures": Range(-1, integer=True),
+             "connect_timeout": POSITIVE, "search_seed": SEED}
+    out = [f"--{flag}={getattr(args, flag)!r}: must be {rule.describe()}"
+           + (" (-1: retry forever)" if flag == "max_failures" else "")
+           for flag, rule in rules.items() if not rule.accepts(getattr(args, flag))]
+    if out:
+        return out
+    gpus = args.gpus_per_trial
+    if gpus is not None and gpus > 1 and gpus != int(gpus):
+        out.append(f"--gpus_per_trial={gpus!r}: a share above 1 must be whole GPUs (Ray's rule); use {int(gpus)} "
+                   f"or {int(gpus) + 1}, or a fraction below 1")
+    local_cpus = args.num_cpus or os.cpu_count() or 1
+    if not args.address and args.cpus_per_trial > local_cpus:
+        out.append(f"--cpus_per_trial={args.cpus_per_trial!r}: the local Ray has {local_cpus} CPUs "
+                   f"({'--num_cpus' if args.num_cpus else 'this machine'}), so no trial would ever start; "
+                   f"use at most {local_cpus}")
+    return out
+
+
+def check_storage(root: str, experiments: list[str], flag: str) -> list[str]:
+    """Whether the experiments ``<root>/<name>`` can be written, for a local ``root`` (a path or a
+    ``file://`` URI; object stores are left to Tune): each existing folder on the way must be a writable
+    folder, and the nearest existing one is where the rest would be created. Nothing is created."""
+    if is_uri(root) and not root.startswith("file://"):
+        return []
+    base = Path(urllib.parse.urlsplit(root).path if is_uri(root) else root)
+    out = []
+    for name in experiments:
+        target = base / name
+        existing = next(p for p in (target, *target.parents) if p.exists())
+        if not existing.is_dir():
+            out.append(f"{flag}={root}: {existing} is a file, not a folder; choose another location")
+        elif not os.access(existing, os.W_OK | os.X_OK):
+            out.append(f"{flag}={root}: cannot write in {existing} (permission or a read-only filesystem); "
+                       "choose a folder you can write to")
+    return list(dict.fromkeys(out))
