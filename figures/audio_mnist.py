@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from figures.plotting import accuracy_and_window_grid, lambda_curves, save
-from figures.results import PAIRED_COST_COLUMN, finished, mean_std, source_line, trainable_vs_fixed, \
-    write_table
+from figures.plotting import accuracy_and_window_grid, grid_row, lambda_curves, save
+from figures.results import PAIRED_CAPTION, PAIRED_COST_COLUMN, PAIRED_DIFF_COLUMN, PAIRED_TEST_COLUMN, finished, \
+    mean_std, source_line, trainable_vs_fixed, write_table
 
 SAMPLE_RATE = 8000
 # DMEL paper, Table 3 (AudioMNIST, LNet = mel_linear_net, 10 runs): init ms -> (learned ms, DMEL, fixed)
@@ -31,6 +31,7 @@ def table3(df: pd.DataFrame, ref: pd.DataFrame | None, acc_col: str) -> pd.DataF
         rows.append({
             "model": model, "init (ms)": f"{init:g}", "learned (ms, min-max)": ours["learned"],
             "DMEL acc %": ours["trainable"], "fixed acc %": ours["fixed"],
+            PAIRED_DIFF_COLUMN: ours["difference"], PAIRED_TEST_COLUMN: ours["wilcoxon"],
             "torchaudio 25 ms %": mean_std(finished(ref_part)[acc_col]) if ref_part is not None else "not run",
             "n finished/total (trainable, fixed)": ours["n"], PAIRED_COST_COLUMN: ours["cost"],
             "AudioMNIST paper learned": paper[0] if paper else "-", "AudioMNIST paper DMEL %": paper[1] if paper else "-",
@@ -52,14 +53,16 @@ def produce(load, split: str, out_dir: Path, table_dir: Path) -> None:
     acc_col = "test_accuracy" if split == "test" else "best_valid_acc"
     fig = accuracy_and_window_grid(df, acc_col, "init_ms", "best_lambd_ms", "ms", acc_label=f"{split} accuracy (%)")
     if ref_df is not None:
-        for ax_row, model in zip(fig.axes[::2], sorted(df["config/model_name"].unique())):
+        for row, model in enumerate(sorted(df["config/model_name"].unique())):
             acc = ref_df.loc[ref_df["config/model_name"] == model, acc_col] * 100
             if len(acc):
-                ax_row.axhline(acc.mean(), color="gray", ls=":", label="torchaudio Hann 25 ms")
-                ax_row.legend(fontsize=8)
+                ax_acc = grid_row(fig, row)[0]
+                ax_acc.axhline(acc.mean(), color="gray", ls=":", label="torchaudio Hann 25 ms")
+                ax_acc.legend(fontsize=8)
     save(fig, out_dir, f"{split}_audio_mnist")
     write_table(table3(everything, ref_all, acc_col), table_dir, f"{split}_audio_mnist",
                 f"FSDD (protocol dmel), {split} accuracy, mean ± std over samples. The paper's columns are "
-                "AudioMNIST (DMEL Table 3, LNet = mel_linear_net): a trend to compare, not a number to match.",
+                "AudioMNIST (DMEL Table 3, LNet = mel_linear_net): a trend to compare, not a number to match."
+                + PAIRED_CAPTION,
                 [source_line(everything)] + ([f"Reference: {source_line(ref_all)}"] if ref_all is not None else []))
     save(lambda_curves(df, histories, "init_ms", "lambd_ms", "ms"), out_dir, "lambda_curves_audio_mnist")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from figures.dmel_paper import paper_figure, paper_table, with_init_ms
 from figures.plotting import lambda_curves, save
-from figures.results import finished, source_line, write_table
+from figures.results import PAIRED_CAPTION, finished, source_line, write_table
 
 # DMEL paper, Table 3 (AudioMNIST, LNet = mel_linear_net, 10 runs): init ms -> (learned ms, DMEL, fixed)
 PAPER_TABLE3 = {10: ("(314, 442)", "94.9 ± 1.0", "89.3 ± 1.0"), 35: ("(398, 484)", "95.0 ± 0.8", "91.9 ± 1.2"),
@@ -30,5 +30,5 @@ def produce(load, split: str, out_dir: Path, table_dir: Path) -> None:
     save(paper_figure(df, acc_col, PAPER_TABLE3, MODEL, acc_label=f"{split} accuracy (%)"), out_dir, f"{split}_audiomnist60")
     write_table(paper_table(everything, acc_col, PAPER_TABLE3, MODEL), table_dir, f"{split}_audiomnist60",
                 f"AudioMNIST (60 speakers, speaker split 36/12/12), {split} accuracy, mean ± std over samples. "
-                "Paper: DMEL Table 3 (LNet = mel_linear_net, 10 runs).", source_line(everything))
+                "Paper: DMEL Table 3 (LNet = mel_linear_net, 10 runs)." + PAIRED_CAPTION, source_line(everything))
     save(lambda_curves(df, histories, "init_ms", "lambd_ms", "ms"), out_dir, "lambda_curves_audiomnist60")

@@ -9,8 +9,9 @@ import re
 
 import pandas as pd
 
-from figures.plotting import accuracy_and_window_grid
-from figures.results import PAIRED_COST_COLUMN, finished, mean_std, trainable_vs_fixed
+from figures.plotting import accuracy_and_window_grid, grid_row
+from figures.results import PAIRED_COST_COLUMN, PAIRED_DIFF_COLUMN, PAIRED_TEST_COLUMN, finished, mean_std, \
+    trainable_vs_fixed
 
 
 def with_init_ms(df: pd.DataFrame) -> pd.DataFrame:
@@ -29,24 +30,35 @@ def _published(cell: str) -> tuple[float, float] | None:
     return (numbers[0], numbers[1]) if len(numbers) == 2 else None
 
 
+FOLD = "config/fold"  # the unit of the fold protocol's statistics
+PAIRED_FOLDS_CAPTION = (" Δ: trainable minus fixed accuracy of the runs that share fold and seed (pp), averaged"
+                        " per fold; mean over folds and percentile-bootstrap 95 % CI; p: two-sided Wilcoxon"
+                        " signed-rank test over the folds; n: folds.")
+
+
 def paper_table(df: pd.DataFrame, acc_col: str, paper: dict, paper_model: str, over: str = "samples") -> pd.DataFrame:
     """One row per (model, initial window): learned window (ms, min-max over trainable runs), DMEL and fixed
-    accuracy ``mean ± std`` (%), the counts, and the published cells for ``paper_model``'s rows.
+    accuracy ``mean ± std`` (%), their paired difference (trainable minus fixed runs of one seed: mean
+    with a bootstrap 95 % interval, Wilcoxon p, number of pairs), the counts, and the published cells for
+    ``paper_model``'s rows.
 
     ``over="folds"``: ``df`` holds ``config/fold``; the accuracy is first averaged over the samples of
-    each fold, then ``mean ± std`` is taken over the folds (the ESC-50 literature's number).
+    each fold, then ``mean ± std`` is taken over the folds (the ESC-50 literature's number); likewise
+    the paired difference is averaged over the pairs (fold, seed) of each fold, and its statistics are
+    taken over the folds (``n`` counts folds).
     """
     rows = []
     for (model, init), part in df.groupby(["config/model_name", "init_ms"]):
-        ours = trainable_vs_fixed(part, acc_col, "best_lambd_ms", ".0f")
+        ours = trainable_vs_fixed(part, acc_col, "best_lambd_ms", ".0f", FOLD if over == "folds" else None)
         if over == "folds":
             for trainable, key in ((True, "trainable"), (False, "fixed")):
                 sub = finished(part[part["config/trainable"] == trainable])
-                ours[key] = mean_std(sub.groupby("config/fold")[acc_col].mean()) if len(sub) else "-"
-            ours["n"] += f" ({part['config/fold'].nunique()} folds)"
+                ours[key] = mean_std(sub.groupby(FOLD)[acc_col].mean()) if len(sub) else "-"
+            ours["n"] += f" ({part[FOLD].nunique()} folds)"
         published = paper.get(int(round(init))) if model == paper_model else None
         rows.append({"model": model, "init (ms)": f"{init:g}", "learned (ms, min-max)": ours["learned"],
                      "DMEL acc %": ours["trainable"], "fixed acc %": ours["fixed"],
+                     PAIRED_DIFF_COLUMN: ours["difference"], PAIRED_TEST_COLUMN: ours["wilcoxon"],
                      "n finished/total (trainable, fixed)": ours["n"], PAIRED_COST_COLUMN: ours["cost"],
                      "paper learned (ms)": published[0] if published else "-",
                      "paper DMEL %": published[1] if published else "-",
@@ -57,13 +69,15 @@ def paper_table(df: pd.DataFrame, acc_col: str, paper: dict, paper_model: str, o
 def paper_figure(df: pd.DataFrame, acc_col: str, paper: dict, paper_model: str, init_col: str = "init_ms",
                  learned_col: str = "best_lambd_ms", unit: str = "ms", **grid_kwargs):
     """The figure-3 layout: per model, accuracy against the initial window and the learned window against
-    the initial window, trainable vs fixed (means, min-max bars); the published means ± std (and learned
-    ranges) of ``paper_model`` drawn beside them as hollow grey markers."""
+    the initial window, trainable vs fixed (means, min-max bars), and the paired difference trainable minus
+    fixed with its 95 % interval (:func:`figures.plotting.accuracy_and_window_grid`; ``pair_unit`` in
+    ``grid_kwargs``); the published means ± std (and learned ranges) of ``paper_model`` drawn beside them
+    as hollow grey markers."""
     fig = accuracy_and_window_grid(df, acc_col, init_col, learned_col, unit, **grid_kwargs)
     models = sorted(df["config/model_name"].unique())
     if paper_model not in models:
         return fig
-    ax_acc, ax_win = fig.axes[2 * models.index(paper_model)], fig.axes[2 * models.index(paper_model) + 1]
+    ax_acc, ax_win, _ = grid_row(fig, models.index(paper_model))
     for k, (init, (learned, dmel, fixed)) in enumerate(sorted(paper.items())):
         for cell, marker, label in ((dmel, "o", "DMEL paper, trainable"), (fixed, "s", "DMEL paper, fixed")):
             value = _published(cell)

@@ -3,16 +3,16 @@
 ``<split>_esc50``: accuracy and learned window against the initial window (figure-3 layout) with the
 published numbers, and ``tables/<split>_esc50`` (the ``dmel`` protocol, mean ± std over samples);
 ``<split>_esc50_folds`` the same for the official 5-fold protocol (mean ± std over the folds of each
-fold's mean over samples); ``lambda_curves_esc50``: the learned window over epochs.
+fold's mean over samples; the paired difference trainable minus fixed over the folds);
+``lambda_curves_esc50``: the learned window over epochs.
 """
 from __future__ import annotations
 
 from pathlib import Path
 
-
-from figures.dmel_paper import paper_figure, paper_table, with_init_ms
+from figures.dmel_paper import FOLD, PAIRED_FOLDS_CAPTION, paper_figure, paper_table, with_init_ms
 from figures.plotting import lambda_curves, save
-from figures.results import finished, source_line, write_table
+from figures.results import PAIRED_CAPTION, finished, source_line, write_table
 
 # DMEL paper, Table 2 (ESC-50, CNN6 from scratch, 10 runs): init ms -> (learned ms, DMEL, fixed)
 PAPER_TABLE2 = {10: ("(25, 27)", "87.3 ± 1.0", "84.2 ± 1.2"), 35: ("(31, 90)", "86.1 ± 1.3", "86.9 ± 0.7"),
@@ -32,9 +32,11 @@ def produce(load, split: str, out_dir: Path, table_dir: Path) -> None:
             continue
         everything, histories = with_init_ms(loaded[0]), loaded[1]
         df = finished(everything)
-        save(paper_figure(df, acc_col, PAPER_TABLE2, MODEL, acc_label=f"{split} accuracy (%)"), out_dir, f"{split}_{name}")
+        save(paper_figure(df, acc_col, PAPER_TABLE2, MODEL, acc_label=f"{split} accuracy (%)",
+                          pair_unit=FOLD if over == "folds" else None), out_dir, f"{split}_{name}")
         write_table(paper_table(everything, acc_col, PAPER_TABLE2, MODEL, over), table_dir, f"{split}_{name}",
-                    f"ESC-50, {split} accuracy, {what}. Paper: DMEL Table 2 (CNN6, random split, 10 runs).",
+                    f"ESC-50, {split} accuracy, {what}. Paper: DMEL Table 2 (CNN6, random split, 10 runs)."
+                    + (PAIRED_CAPTION if over == "samples" else PAIRED_FOLDS_CAPTION),
                     source_line(everything))
         if name == "esc50":
             save(lambda_curves(df, histories, "init_ms", "lambd_ms", "ms"), out_dir, "lambda_curves_esc50")

@@ -11,6 +11,9 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.ticker import MaxNLocator, NullFormatter, ScalarFormatter  # noqa: E402
 
+from figures.paired import PairedStats, p_text  # noqa: E402
+from figures.results import paired_stats  # noqa: E402
+
 COLORS = {True: "tab:blue", False: "tab:orange"}
 LABELS = {True: "trainable", False: "fixed"}
 DODGE = {True: 0.97, False: 1.03}  # trainable and fixed side by side on the log x-axis (equal means stay visible)
@@ -31,21 +34,36 @@ def _plain_numbers(axis) -> None:
     axis.set_minor_formatter(NullFormatter())
 
 
+GRID_COLUMNS = 3  # accuracy_and_window_grid's panels per model: accuracy, learned window, paired difference
+
+
+def grid_row(fig, row: int) -> list:
+    """The axes ``[accuracy, learned window, paired difference]`` of model ``row`` (models sorted by name)
+    in a figure of :func:`accuracy_and_window_grid`."""
+    return fig.axes[GRID_COLUMNS * row:GRID_COLUMNS * (row + 1)]
+
+
 def accuracy_and_window_grid(df: pd.DataFrame, acc_col: str, init_col: str, learned_col: str, unit: str,
                              reference: float | None = None, reference_label: str = "",
-                             acc_label: str = "accuracy (%)", quantity: str = "window"):
-    """One row per model: accuracy vs initial window, learned vs initial window; trainable vs fixed.
+                             acc_label: str = "accuracy (%)", quantity: str = "window", pair_unit: str | None = None):
+    """One row per model: accuracy vs initial window, learned vs initial window (trainable vs fixed), and
+    the paired difference trainable minus fixed accuracy vs initial window.
 
     ``df`` holds one row per finished trial with ``config/model_name``, ``config/trainable`` and
     the named columns; points are means over samples with min-max bars, trainable drawn just left and
-    fixed just right of their initial value. ``quantity`` names what is learned in the axis labels
-    (``"window"``, ``"λ"``), ``acc_label`` the accuracy axis.
+    fixed just right of their initial value. The third panel shows, per initial window, the mean paired
+    difference in percentage points with its bootstrap 95 % interval and the Wilcoxon p
+    (:func:`figures.results.paired_stats` over runs sharing a seed, or ``pair_unit`` values such as
+    ``"config/fold"``); "n/a" where fewer than 2 pairs exist. ``quantity`` names what is learned in the
+    axis labels (``"window"``, ``"λ"``), ``acc_label`` the accuracy axis.
     """
     models = sorted(df["config/model_name"].unique())
-    fig, axes = plt.subplots(len(models), 2, figsize=(9, 3.2 * len(models)), squeeze=False)
+    # one x-range per row: the difference panel lines up with the dodged points of the other two
+    fig, axes = plt.subplots(len(models), GRID_COLUMNS, figsize=(13.5, 3.2 * len(models)), squeeze=False,
+                             sharex="row")
     for row, model in enumerate(models):
         sub = df[df["config/model_name"] == model]
-        ax_acc, ax_win = axes[row]
+        ax_acc, ax_win, ax_diff = axes[row]
         for trainable in (True, False):
             part = sub[sub["config/trainable"] == trainable]
             if part.empty:
@@ -59,7 +77,8 @@ def accuracy_and_window_grid(df: pd.DataFrame, acc_col: str, init_col: str, lear
         if reference is not None:
             ax_win.axhline(reference, color="gray", ls="--", lw=1, label=reference_label)
         inits = sorted(sub[init_col].unique())
-        for ax in (ax_acc, ax_win):
+        _paired_panel(ax_diff, {init: paired_stats(sub[sub[init_col] == init], acc_col, pair_unit) for init in inits})
+        for ax in (ax_acc, ax_win, ax_diff):
             ax.set_xscale("log")
             ax.set_xticks(inits)
             _plain_numbers(ax.xaxis)
@@ -70,12 +89,34 @@ def accuracy_and_window_grid(df: pd.DataFrame, acc_col: str, init_col: str, lear
         _plain_numbers(ax_win.yaxis)
         ax_acc.set_ylabel(acc_label)
         ax_win.set_ylabel(f"learned {quantity} ({unit}), best epoch")
+        ax_diff.set_ylabel("Δ accuracy, trainable − fixed (pp)")
         ax_acc.set_title(model)
         ax_win.set_title(model)
+        ax_diff.set_title(f"{model}: paired difference")
         ax_acc.legend(fontsize=8)
         ax_win.legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def _paired_panel(ax, by_init: dict[float, PairedStats]) -> None:
+    """Per initial window (x): the mean paired difference (pp) with its 95 % interval as bars, its
+    Wilcoxon p and number of pairs written above; "n/a" at 0 where there are fewer than 2 pairs."""
+    ax.axhline(0.0, color="gray", lw=1)
+    shown = {init: s for init, s in by_init.items() if s.n >= 2}
+    if shown:
+        x, s = list(shown), list(shown.values())
+        mean = np.array([v.mean for v in s])
+        ax.errorbar(x, mean, yerr=[mean - [v.ci_low for v in s], [v.ci_high for v in s] - mean], marker="D",
+                    capsize=3, ls="none", color="tab:purple", label="mean, bootstrap 95 % CI")
+        for init, v in shown.items():
+            ax.annotate(f"{p_text(v.p)}\nn={v.n}", (init, v.ci_high), xytext=(0, 3), textcoords="offset points",
+                        ha="center", va="bottom", fontsize=7)
+        ax.margins(y=0.3)  # room for the p-values above the bars
+        ax.legend(fontsize=8)
+    for init in sorted(set(by_init) - set(shown)):
+        ax.annotate(f"n/a\nn={by_init[init].n}", (init, 0.0), xytext=(0, 3), textcoords="offset points",
+                    ha="center", va="bottom", fontsize=7, color="gray")
 
 
 def lambda_curves(df: pd.DataFrame, histories: dict[str, pd.DataFrame], init_col: str, value_col: str,

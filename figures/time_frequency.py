@@ -10,7 +10,8 @@ import torch
 from corpora import synthetic
 from figures.dmel_paper import paper_figure
 from figures.plotting import lambda_curves, save
-from figures.results import PAIRED_COST_COLUMN, finished, source_line, trainable_vs_fixed, write_table
+from figures.results import PAIRED_CAPTION, PAIRED_COST_COLUMN, PAIRED_DIFF_COLUMN, PAIRED_TEST_COLUMN, finished, \
+    source_line, trainable_vs_fixed, write_table
 from models.frontends import GaussianSpectrogram
 
 SIGMA_REF = 6.38
@@ -45,14 +46,16 @@ def data_example(out_dir: Path, sigma_ref: float = SIGMA_REF, n_points: int = 12
 
 
 def table4(df: pd.DataFrame, acc_col: str) -> pd.DataFrame:
-    """Paper-style table per model and lambda_init: learned (min, max), accuracy trainable vs fixed."""
+    """Paper-style table per model and lambda_init: learned (min, max), accuracy trainable vs fixed, their
+    paired difference over seeds (:func:`figures.results.trainable_vs_fixed`)."""
     rows = []
     for (model, init), part in df.groupby(["config/model_name", "config/init_lambd"]):
         ours = trainable_vs_fixed(part, acc_col, "best_lambd_est", ".1f")
         paper = PAPER_TABLE4.get(round(init, 1)) if model == "linear_net" else None
         rows.append({
             "model": model, "λ_init": f"{init:.1f}", "learned λ (min, max)": ours["learned"],
-            "trainable acc %": ours["trainable"], "fixed acc %": ours["fixed"], N_COLUMN: ours["n"],
+            "trainable acc %": ours["trainable"], "fixed acc %": ours["fixed"],
+            PAIRED_DIFF_COLUMN: ours["difference"], PAIRED_TEST_COLUMN: ours["wilcoxon"], N_COLUMN: ours["n"],
             PAIRED_COST_COLUMN: ours["cost"],
             "paper learned λ": paper[0] if paper else "-", "paper DSPEC %": paper[1] if paper else "-",
             "paper fixed %": paper[2] if paper else "-",
@@ -76,6 +79,6 @@ def produce(load, split: str, out_dir: Path, table_dir: Path) -> None:
     save(fig, out_dir, f"{split}_time_frequency")
     write_table(table4(everything, acc_col), table_dir, f"{split}_time_frequency",
                 f"Synthetic time-frequency data, {split} accuracy (mean ± std over samples); "
-                "paper columns: DMEL Table 4 (LNet = linear_net, 10 runs).", source_line(everything))
+                "paper columns: DMEL Table 4 (LNet = linear_net, 10 runs)." + PAIRED_CAPTION, source_line(everything))
     save(lambda_curves(df, histories, "config/init_lambd", "lambd_est", "samples", quantity="λ"), out_dir,
          "lambda_curves_time_frequency")
