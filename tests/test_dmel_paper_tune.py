@@ -1,11 +1,13 @@
 """The esc50, esc50_folds and audiomnist60 grids end to end on small fixtures: main.py (Ray Tune), then
-produce_figures.py (Tables 2 and 3 beside the published numbers)."""
+produce_figures.py (Tables 2 and 3 beside the published numbers), every table cell recomputed from the trial
+folders by tests/independent.py."""
 import json
 
 import pandas as pd
 
 from tests.fixtures_audiomnist import make_audiomnist
 from tests.fixtures_esc50 import make_esc50
+from tests.independent import assert_tables
 from tests.test_music_tune import figures
 from tests.inprocess import main_py
 from tests.test_tune import trial_dirs
@@ -41,6 +43,8 @@ def test_esc50_grids_and_figures(root, tmp_path):
     for cell in ("| cnn6 ", "87.3 ± 1.0", "84.2 ± 1.2", "(117, 153)", "1/1"):
         assert cell in table, cell
     assert "2/2 (2 folds)" in (tmp_path / "results/tables/test_esc50_folds.md").read_text()
+    for name in ("esc50", "esc50_folds"):  # every cell, recomputed from the trial folders
+        assert_tables(tmp_path / "rr", tmp_path / "results/tables", name)
 
 
 def test_audiomnist60_grid_and_figures(root, tmp_path):
@@ -66,3 +70,4 @@ def test_audiomnist60_grid_and_figures(root, tmp_path):
     for cell in ("| mel_linear_net ", "94.9 ± 1.0", "(516, 608)"):
         assert cell in table, cell
     assert "audio_mnist:" in figs.stdout  # the FSDD experiment is a different one, skipped here
+    assert_tables(tmp_path / "rr", tmp_path / "results/tables", "audiomnist60")  # every cell, from the trials

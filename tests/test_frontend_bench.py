@@ -1,7 +1,6 @@
 """The front-end bench end to end: ``--name=frontends`` trains every front-end of the registry on an FSDD
-fixture through Tune, then ``produce_figures.py`` writes its table and figures; an independent reader
-(plain json over each trial's ``result.json``) checks every accuracy cell and which front-ends learned."""
-import json
+fixture through Tune, then ``produce_figures.py`` writes its table and figures; the independent reader
+(tests/independent.py: plain json over the trial folders) checks every cell and which front-ends learned."""
 import math
 
 import pytest
@@ -9,8 +8,8 @@ import pytest
 import search_spaces
 from models.classifiers import FRONTENDS
 from tests.fixtures import make_fsdd
+from tests.independent import assert_tables, frontend_label, read_trials
 from tests.inprocess import main_py, produce_figures
-from tests.test_tables import markdown_rows
 
 LEARNS_NOTHING = {"fixed mel", "DMEL fixed"}  # no learnable front-end parameter: no drift metric moves
 
@@ -27,14 +26,6 @@ def bench(root, tmp_path_factory):
     return tmp, run.stdout
 
 
-def trials(exp):
-    out = []
-    for d in sorted(exp.glob("train_trial_*")):
-        last = json.loads((d / "result.json").read_text().strip().splitlines()[-1])
-        out.append({"config": json.loads((d / "params.json").read_text()), "last": last})
-    return out
-
-
 def test_the_grid_covers_every_registered_frontend():
     variants = search_spaces.frontends(1)["variant"]["grid_search"]
     assert {v["frontend"] for v in variants} == set(FRONTENDS)
@@ -44,41 +35,23 @@ def test_every_frontend_trains_and_the_table_says_so(bench):
     tmp, stdout = bench
     n = len(search_spaces.frontends(1)["variant"]["grid_search"])
     assert f"{n} trials finished, 0 unfinished, 0 errored" in stdout
-    rows = {r["front-end"]: r for r in markdown_rows((tmp / "results/tables/test_frontends.md").read_text())}
+    table = assert_tables(tmp / "rr", tmp / "results/tables", "frontends")  # every cell, from the trial folders
+    rows = {r["front-end"]: r for r in table.rows}
     assert len(rows) == n, sorted(rows)
-    found = trials(tmp / "rr/frontends")
+    found = read_trials(tmp / "rr/frontends")
     assert len(found) == n
     for trial in found:
-        last, variant = trial["last"], trial["config"]["variant"]
-        assert math.isfinite(last["loss"]) and 0 <= last["test_accuracy"] <= 1, variant
+        last, label = trial.last, frontend_label(trial)
+        assert math.isfinite(last["loss"]) and 0 <= last["test_accuracy"] <= 1, trial.config
         drift = {k: v for k, v in last.items() if k.startswith("frontend_") and v is not None and math.isfinite(v)}
-        [label] = [lbl for lbl, r in rows.items() if _matches(lbl, variant)]
-        # the independent reader: one sample per front-end, so the cell is that trial's accuracy
-        assert rows[label]["accuracy (%)"] == f"{100 * last['test_accuracy']:.1f}", (label, rows[label])
-        assert rows[label]["n"] == "1/1"
-        assert rows[label]["cost: s/trial, epochs (mean)"] == f"{last['time_total_s']:.1f} s, {last['epoch'] + 1:.1f} ep"
+        assert rows[label]["n"] == "1/1"  # one sample per front-end
         if label in LEARNS_NOTHING:
             assert not any(drift.values()), (label, drift)
             assert rows[label]["drift from initialisation (end of training)"] == "-"
         else:  # after one epoch every learnable front-end has left its initialisation, and the table shows it
             assert drift and any(v > 0 for v in drift.values()), (label, last)
-            cell = rows[label]["drift from initialisation (end of training)"]
-            for name, value in drift.items():
-                assert f"{name.removeprefix('frontend_')} {value:.3g}" in cell, (label, cell, drift)
     for stem in ("test_frontends", "drift_frontends"):
         assert (tmp / f"results/figures/{stem}.png").stat().st_size > 0
-
-
-LABELS = {"torchaudio_mel": "fixed mel", "adastft": "Ada-STFT window", "trainable_mel": "trainable mel", "leaf": "LEAF",
-          "efficientleaf": "EfficientLEAF", "sincnet": "SincNet", "dstft": "DSTFT"}
-
-
-def _matches(label: str, variant: dict) -> bool:
-    """Whether the table's ``label`` names the front-end ``variant`` sets (an independent mapping)."""
-    kind = variant["frontend"]
-    expected = ("DMEL trainable" if variant["trainable"] else "DMEL fixed") if kind == "gaussian" else LABELS[kind]
-    own = {"log_tbn": " (log+TBN)"}.get(variant.get("leaf_compression"), "")  # EfficientLEAF's own compression
-    return label == expected + own + (" + PCEN" if variant.get("compression") == "pcen" else "")
 
 
 def test_other_grids_take_any_frontend_through_set():

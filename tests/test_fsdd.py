@@ -5,6 +5,7 @@ import soundfile as sf
 
 from corpora import fsdd
 from tests.fixtures import make_fsdd
+from tests.independent import assert_tables
 from tests.inprocess import main_py, produce_figures
 from training.config import resolve_config
 
@@ -101,6 +102,7 @@ def test_tune_run_on_fixture_and_figure(root, fsdd_dir, tmp_path):
     assert (tmp_path / "results/figures/test_audio_mnist.pdf").stat().st_size > 0
     table = (tmp_path / "results/tables/test_audio_mnist.md").read_text()
     assert "| mel_linear_net |" in table and "94.9 ± 1.0" in table and "not run" not in table
+    assert_tables(tmp_path / "rr", tmp_path / "results/tables", "audio_mnist")  # every cell, from the trials
 
 
 def test_split_seed_fixes_the_split_across_repetitions(fsdd_dir):

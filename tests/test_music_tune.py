@@ -1,16 +1,26 @@
-"""The gtzan and fma grids end to end on small fixtures: main.py (Ray Tune) then produce_figures.py."""
+"""The gtzan and fma grids end to end on small fixtures: main.py (Ray Tune) then produce_figures.py, whose
+tables (both splits) tests/independent.py recomputes cell by cell from the trial folders."""
 import json
 
 import pandas as pd
 
 from tests.fixtures_fma import make_fma
 from tests.fixtures_gtzan import make_gtzan
+from tests.independent import assert_tables
 from tests.inprocess import main_py, produce_figures
 from tests.test_tune import trial_dirs
 
 
-def figures(root, tmp_path):
-    return produce_figures(root, "--split=test", f"--ray_root_dir={tmp_path}/rr", f"--results_dir={tmp_path}/results")
+def figures(root, tmp_path, split="test"):
+    return produce_figures(root, f"--split={split}", f"--ray_root_dir={tmp_path}/rr", f"--results_dir={tmp_path}/results")
+
+
+def assert_both_splits(root, tmp_path, name):
+    """Every cell of the test table (already written) and of the valid one (written here, 4 CPU-seconds)."""
+    assert_tables(tmp_path / "rr", tmp_path / "results/tables", name, "test")
+    valid = figures(root, tmp_path, "valid")
+    assert valid.returncode == 0, valid.stdout[-3000:] + valid.stderr[-3000:]
+    assert_tables(tmp_path / "rr", tmp_path / "results/tables", name, "valid")
 
 
 def test_gtzan_grid_and_figures(root, tmp_path):
@@ -38,6 +48,7 @@ def test_gtzan_grid_and_figures(root, tmp_path):
     table = (tmp_path / "results/tables/test_gtzan.md").read_text()
     for label in ("DMEL trainable", "DMEL fixed", "Ada-STFT window", "Ada-STFT window+kernels", "fixed mel", "77.6"):
         assert label in table
+    assert_both_splits(root, tmp_path, "gtzan")
 
 
 def test_fma_grid_and_figures(root, tmp_path):
@@ -61,3 +72,4 @@ def test_fma_grid_and_figures(root, tmp_path):
     for name in ("figures/test_fma.pdf", "figures/confusion_fma.pdf", "tables/test_fma.md"):
         assert (tmp_path / "results" / name).stat().st_size > 0, name
     assert "60.0" in (tmp_path / "results/tables/test_fma.md").read_text()
+    assert_both_splits(root, tmp_path, "fma")

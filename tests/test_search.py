@@ -1,15 +1,14 @@
 """--search (random, optuna) and --scheduler (asha) through main.py, the grid/searcher conflict, and the
 window_search experiment end to end on the FSDD fixture (search and trainable parts, figure and table)."""
-import json
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 from ray import tune
 
 from figures.results import load_experiment, missing_trials, source_line
 from tests.fixtures import make_fsdd
+from tests.independent import assert_tables, read_trials
 from tests.inprocess import main_py, produce_figures
 from tuning.runner import ConfigError, Search, build_parts, expand_grid, parse_overrides
 
@@ -19,12 +18,7 @@ TINY = ["--name=time_frequency", "--num_cpus=2", "--max_epochs=1", "--set", "n_s
 
 def trial_configs(exp: Path) -> list[dict]:
     """Each trial's config as Tune stored it (params.json), in folder order."""
-    return [json.loads((d / "params.json").read_text()) for d in sorted(exp.glob("train_trial_*"))]
-
-
-def last_rows(exp: Path) -> list[dict]:
-    """Each trial's last result (result.json), read with plain json."""
-    return [json.loads((d / "result.json").read_text().strip().splitlines()[-1]) for d in sorted(exp.glob("train_trial_*"))]
+    return [t.config for t in read_trials(exp)]
 
 
 # ------------------------------------------------------------------------------------------- no Ray
@@ -120,8 +114,8 @@ def test_asha_stops_the_trial_that_trails(root, tmp_path):
 
 def test_window_search_end_to_end(root, tmp_path):
     """One command runs both parts (3 searched fixed windows with Optuna + ASHA, 3 trainable runs); a rerun
-    resumes both without a note; produce_figures.py draws the figure and writes the table, whose compute
-    and accuracy cells match the trials' own files."""
+    resumes both without a note; produce_figures.py draws the figure and writes the table, every cell of
+    which tests/independent.py recomputes from the trial folders."""
     data = make_fsdd(tmp_path / "fsdd", takes=4)
     args = ["--name=window_search", "--num_cpus=2", "--num_samples=3", "--max_epochs=2", f"--data_dir={data}",
             f"--ray_root_dir={tmp_path}/rr"]
@@ -147,20 +141,6 @@ def test_window_search_end_to_end(root, tmp_path):
     assert figs.returncode == 0, figs.stdout[-3000:] + figs.stderr[-3000:]
     for ext in ("pdf", "png"):
         assert (tmp_path / f"results/figures/test_window_search.{ext}").stat().st_size > 0
-    lines = [ln for ln in (tmp_path / "results/tables/test_window_search.md").read_text().splitlines()
-             if ln.startswith("|")]
-    header = [c.strip() for c in lines[0].strip("|").split("|")]
-    rows = {r["run"]: r for r in (dict(zip(header, [c.strip() for c in ln.strip("|").split("|")])) for ln in lines[2:])}
-    assert set(rows) == {"fixed window, search", "trainable from 10 ms", "trainable from 35 ms", "trainable from 300 ms"}
-    search_rows = last_rows(search_exp)
-    # (the Markdown writer prints numeric cells its own way, "0.0" as "0": compare the numbers)
-    assert float(rows["fixed window, search"]["compute (trial-s)"]) == round(sum(r["time_total_s"] for r in search_rows), 1)
-    tested = [r for r in search_rows if not np.isnan(r["test_loss"])]
-    chosen = min(tested, key=lambda r: r["best_valid_loss"])  # the search's pick: lowest validation loss
-    assert float(rows["fixed window, search"]["accuracy %"]) == round(100 * chosen["test_accuracy"], 1)
-    assert rows["fixed window, search"]["window (ms)"] == f"{chosen['config']['init_window_ms']:.1f} (best found)"
-    for run in last_rows(trainable_exp):
-        row = rows[f"trainable from {run['config']['init_window_ms']:g} ms"]
-        assert float(row["compute (trial-s)"]) == round(run["time_total_s"], 1)
-        assert float(row["accuracy %"]) == round(100 * run["test_accuracy"], 1)
-        assert row["window (ms)"] == f"{run['config']['init_window_ms']:g} → {run['best_lambd_ms']:.1f} (learned)"
+    table = assert_tables(tmp_path / "rr", tmp_path / "results/tables", "window_search")  # every cell, from the trials
+    assert {r["run"] for r in table.rows} == {"fixed window, search", "trainable from 10 ms", "trainable from 35 ms",
+                                             "trainable from 300 ms"}

@@ -1,22 +1,23 @@
-"""Every number in the tables: helpers on hand-made frames, and an end-to-end cross-check of the Markdown
-table against the trials' own files read with plain json (not the project's reader); partial and broken
-experiments; the source line under each table."""
+"""Every number in the tables: helpers on hand-made frames, and an end-to-end cross-check of every cell of
+the Markdown table against the trials' own files read with plain json (tests/independent.py, not the
+project's reader); partial and broken experiments; the source line under each table."""
 import json
 import math
 import re
 import shutil
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 
 import produce_figures
 from figures.music import best_configuration, comparison_table
-from figures.results import COST_COLUMN, PAIRED_COST_COLUMN, cost, initial_window_ms, mean_std, source_line, \
-    summed_confusion, trainable_vs_fixed
+from figures.results import COST_COLUMN, cost, initial_window_ms, mean_std, source_line, summed_confusion, \
+    trainable_vs_fixed
 from models.functional import lambd_to_ms, ms_to_lambd
+from tests.independent import assert_table, assert_tables, expected_time_frequency, markdown_rows, read_trials
 from training.provenance import code_version
 
 # ---------------------------------------------------------------------------------------------- helpers
@@ -62,7 +63,8 @@ def test_trainable_vs_fixed_leaves_unfinished_out_but_counts_them():
                          _dmel(False, math.nan, math.nan, done=False, seconds=math.nan, epoch=math.nan)])
     out = trainable_vs_fixed(part, "acc", "lambd", ".0f")
     assert out == {"learned": "(4, 4)", "trainable": "90.0", "fixed": "60.0", "n": "1/2, 1/2",
-                   "cost": "10.0 s, 5.0 ep; 1.0 s, 1.0 ep"}  # the unfinished 500 s never enters
+                   "cost": "10.0 s, 5.0 ep; 1.0 s, 1.0 ep",  # the unfinished 500 s never enters
+                   "difference": "n/a", "wilcoxon": "n/a, n=1"}  # one finished pair: no statistic
     only_fixed = trainable_vs_fixed(part[part["config/trainable"] == False], "acc", "lambd", ".1f")  # noqa: E712
     assert only_fixed["learned"] == "-" and only_fixed["trainable"] == "-"
 
@@ -170,67 +172,27 @@ def experiment(tiny_experiment):
     return tiny_experiment
 
 
-def read_trials(exp: Path) -> list[dict]:
-    """Independent reader: each trial's config (params.json) and last row (result.json), plain json."""
-    out = []
-    for d in sorted(exp.glob("train_trial_*")):
-        lines = (d / "result.json").read_text().strip().splitlines()
-        out.append({"config": json.loads((d / "params.json").read_text()), "last": json.loads(lines[-1]),
-                    "rows": [json.loads(line) for line in lines]})
-    return out
-
-
-def cost_cell(rows: list[dict]) -> str:
-    """The cost cell by hand: mean time_total_s and mean epochs run (epoch + 1) of the trials' last rows."""
-    if not rows:
-        return "-"
-    return (f"{np.mean([r['time_total_s'] for r in rows]):.1f} s, "
-            f"{np.mean([r['epoch'] + 1 for r in rows]):.1f} ep")
-
-
-def fmt(values):
-    v = np.array(values, dtype=float) * 100
-    if len(v) == 1:
-        return f"{v[0]:.1f}"
-    return f"{v.mean():.1f} ± {v.std(ddof=1):.1f}"
-
-
-def markdown_rows(text: str) -> list[dict]:
-    lines = [ln for ln in text.splitlines() if ln.startswith("|")]
-    header = [c.strip() for c in lines[0].strip("|").split("|")]
-    return [dict(zip(header, [c.strip() for c in ln.strip("|").split("|")])) for ln in lines[2:]]
-
-
 def produce(results_dir, rr, split="test", capsys=None):
     code = produce_figures.main([f"--split={split}", f"--ray_root_dir={rr}", f"--results_dir={results_dir}"])
     return code, (capsys.readouterr().out if capsys else "")
 
 
 def test_markdown_table_equals_independent_recomputation(experiment, tiny_figures, tmp_path):
+    """Every cell of Table 4 and the line under it, for both splits, against tests/independent.py."""
     trials = read_trials(experiment / "time_frequency")
-    assert len(trials) == 8 and all(t["last"]["done"] for t in trials)
+    assert len(trials) == 8 and all(t.finished for t in trials)
+    assert all(t.last["epoch"] + 1 == t.last["training_iteration"] == 2 for t in trials)  # the epochs count
     assert produce(tmp_path / "valid", experiment, "valid")[0] == 0
-    for split, acc_col, results in (("test", "test_accuracy", tiny_figures[0]), ("valid", "best_valid_acc", tmp_path / "valid")):
-        rows = markdown_rows((results / f"tables/{split}_time_frequency.md").read_text())
-        assert len(rows) == 2
-        for row in rows:
-            group = [t for t in trials if f"{t['config']['init_lambd']:.1f}" == row["λ_init"]]
-            tr = [t["last"] for t in group if t["config"]["trainable"]]
-            fx = [t["last"] for t in group if not t["config"]["trainable"]]
-            assert row["trainable acc %"] == fmt([r[acc_col] for r in tr]), (split, row)
-            assert row["fixed acc %"] == fmt([r[acc_col] for r in fx]), (split, row)
-            learned = [r["best_lambd_est"] for r in tr]
-            assert row["learned λ (min, max)"] == f"({min(learned):.1f}, {max(learned):.1f})"
-            assert row["n finished/total (trainable, fixed)"] == f"{len(tr)}/{len(tr)}, {len(fx)}/{len(fx)}" == "2/2, 2/2"
-            assert row[PAIRED_COST_COLUMN] == f"{cost_cell(tr)}; {cost_cell(fx)}", (split, row)
-            assert all(r["epoch"] + 1 == r["training_iteration"] == 2 for r in tr + fx)  # the epochs count
-            assert row["model"] == "linear_net"
+    for split, results in (("test", tiny_figures[0]), ("valid", tmp_path / "valid")):
+        table = assert_tables(experiment, results / "tables", "time_frequency", split)
+        assert len(table.rows) == 2 and {r["n finished/total (trainable, fixed)"] for r in table.rows} == {"2/2, 2/2"}
+        assert {r["p (Wilcoxon), n"].rsplit(", ", 1)[1] for r in table.rows} == {"n=2"}  # seeds 0, 1 pair up
 
 
 def test_valid_columns_come_from_the_best_epoch(experiment):
     """best_valid_acc/_vote/_segment are the values of the epoch with the lowest valid_loss (plain json)."""
     for trial in read_trials(experiment / "time_frequency"):
-        rows, last = trial["rows"], trial["last"]
+        rows, last = trial.rows, trial.last
         best = min(rows, key=lambda r: r["valid_loss"])
         for col in ("acc", "acc_vote", "acc_segment"):
             assert last[f"best_valid_{col}"] == best[f"valid_{col}"], col
@@ -259,7 +221,7 @@ def test_gtzan_valid_vote_reads_the_best_epoch(tmp_path):
 def test_source_line_under_every_table(experiment, tiny_figures):
     md = (tiny_figures[0] / "tables/test_time_frequency.md").read_text()
     tex = (tiny_figures[0] / "tables/test_time_frequency.tex").read_text()
-    version = read_trials(experiment / "time_frequency")[0]["last"]["code_version"]
+    version = read_trials(experiment / "time_frequency")[0].last["code_version"]
     line = md.strip().splitlines()[-1]
     assert line == (f"Source: {(experiment / 'time_frequency').resolve()}; 8 of 8 trials finished; budget: "
                     f"max_epochs 2, epochs run 2, 2 samples (seeds) per configuration, n_samples 150; code: {version}.")
@@ -310,6 +272,8 @@ def broken(experiment, tmp_path_factory):
 
 
 def test_partial_and_broken_experiment(broken, experiment, tmp_path, capsys):
+    """Unfinished and errored trials are named and left out of the numbers, counted in n (every cell
+    recomputed by tests/independent.py); truncated files do not stop the figures."""
     rr, dirs = broken
     for split in ("test", "valid"):
         code, out = produce(tmp_path / split, rr, split, capsys)
@@ -321,23 +285,13 @@ def test_partial_and_broken_experiment(broken, experiment, tmp_path, capsys):
         assert "5 of 8 trials finished (2 errored)" in text, text
         for f in ("data_example.png", f"{split}_time_frequency.png", "lambda_curves_time_frequency.png"):
             assert (tmp_path / split / "figures" / f).stat().st_size > 0
-        # the numbers: only the finished trials of each group, n = finished/total (independent reader)
-        trials = {int(Path(t).name.split("_")[3]): t for t in map(str, dirs.values())}
+        # every cell: trials 0-2 never ended as the experiment's state says (no rows), 3 as before its
+        # files were cut (the numbers come from the state, not from result.json)
         good = read_trials(experiment / "time_frequency")
-        kept = [t for k, t in enumerate(good) if k not in (0, 1, 2)]
-        acc_col = "test_accuracy" if split == "test" else "best_valid_acc"
-        for row in markdown_rows(text):
-            group = [t for t in kept if f"{t['config']['init_lambd']:.1f}" == row["λ_init"]]
-            total = [t for t in good if f"{t['config']['init_lambd']:.1f}" == row["λ_init"]]
-            for trainable, col in ((True, "trainable acc %"), (False, "fixed acc %")):
-                done = [t["last"][acc_col] for t in group if t["config"]["trainable"] == trainable]
-                assert row[col] == (fmt(done) if done else "-"), (split, row)
-            n = [f"{sum(t['config']['trainable'] == tr for t in group)}/"
-                 f"{sum(t['config']['trainable'] == tr for t in total)}" for tr in (True, False)]
-            assert row["n finished/total (trainable, fixed)"] == ", ".join(n)
-            kept_last = [[t["last"] for t in group if t["config"]["trainable"] == tr] for tr in (True, False)]
-            assert row[PAIRED_COST_COLUMN] == "; ".join(cost_cell(rows) for rows in kept_last)
-        assert len(trials) == 8
+        seen = [t if k > 2 else replace(t, rows=[]) for k, t in enumerate(good)]
+        assert_table(tmp_path / split / f"tables/{split}_time_frequency.md",
+                     expected_time_frequency(experiment, split, seen))
+        assert len(dirs) == 8
 
 
 def test_unreadable_experiment_state_is_skipped(experiment, tmp_path, capsys):
