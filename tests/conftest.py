@@ -17,8 +17,11 @@ FAKE_AWS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", 
 
 
 def pytest_configure(config):
+    from training.loop import allow_deterministic_cublas
+
     config.addinivalue_line("markers", "gpu: needs a CUDA GPU (skipped without one); run with `pytest -m gpu`")
     os.environ.update(FAKE_AWS)
+    allow_deterministic_cublas()  # before any test touches CUDA (torch reads it once per process)
 
 
 def pytest_sessionfinish(session, exitstatus):

@@ -1,20 +1,26 @@
-"""Device choice from Ray's assignment, CPU-side checkpoint loading, the checkpoint policy, AMP and the
-window ceiling (everything here runs without a GPU; tests/test_gpu.py holds what needs one)."""
+"""Device choice from Ray's assignment, CPU-side checkpoint loading, the checkpoint policy, AMP, the
+window ceiling, the host reads of a training step, strict determinism and benchmarks/gpu_check.sh without a
+GPU (everything here runs without a GPU; tests/test_gpu.py holds what needs one)."""
+import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from torch.overrides import TorchFunctionMode
 
 from models.classifiers import build_model
+from models.frontends import GaussianSpectrogram
 from training import trial
 from training.config import resolve_config
-from training.loop import make_optimizer, make_scheduler
+from training.loop import evaluate, make_optimizer, make_scheduler, seed_everything, set_window_training, train_epoch
 from training.trial import CheckpointClock, _load_checkpoint, _save_checkpoint, run_trial, select_device
 
 
@@ -214,3 +220,109 @@ def test_tune_trials_follow_the_assignment(root, tmp_path):
         assert "Ray assigned this trial 0.5 GPU, but torch cannot use CUDA" in out["auto_gpu"]["error"]
     assert out["cpu_gpu"] == {"error": None, "device": "cpu"}
     assert out["auto_none"] == {"error": None, "device": "cpu"}
+
+
+# Tensor methods that copy a value to the host: on a GPU each one waits for the device to catch up
+HOST_READS = {"__float__", "__int__", "__bool__", "__index__", "item", "tolist", "numpy", "cpu"}
+
+
+class TensorCalls(TorchFunctionMode):
+    """The torch functions called on tensors while active, by name, in order (``calls``), reads of a
+    tensor's metadata (``requires_grad``, ``shape``: ``__get__``) left out; ``host_reads`` are those of
+    :data:`HOST_READS`. It sees the calls on any device, so a CPU run shows what a GPU would wait for."""
+
+    def __init__(self):
+        super().__init__()
+        self.calls: list[str] = []
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        name = getattr(func, "__name__", repr(func))
+        if name != "__get__" and any(isinstance(a, torch.Tensor) for a in args):
+            self.calls.append(name)
+        return func(*args, **(kwargs or {}))
+
+    @property
+    def host_reads(self) -> list[str]:
+        return [name for name in self.calls if name in HOST_READS]
+
+
+@pytest.mark.parametrize("lambd_param", ["abs", "log"])
+@pytest.mark.parametrize("window_mode", ["full", "optimized"])
+def test_project_of_a_frozen_window_does_nothing(window_mode, lambd_param):
+    """A frozen window's project_() touches no tensor (so it cannot wait for a GPU); a trainable one reads
+    lambda back once in optimized mode only (its FFT size follows lambda) and never in full mode."""
+    frozen = GaussianSpectrogram(6.38, n_points=128, window_mode=window_mode, trainable=False,
+                                 lambd_param=lambd_param)
+    version = frozen.window_parameter._version
+    with TensorCalls() as seen:
+        frozen.project_()
+    assert seen.calls == [] and frozen.window_parameter._version == version
+    trainable = GaussianSpectrogram(6.38, n_points=128, window_mode=window_mode, lambd_param=lambd_param)
+    with TensorCalls() as seen:
+        trainable.project_()
+    assert seen.host_reads == (["__float__"] if window_mode == "optimized" else [])
+
+
+@pytest.mark.parametrize("window_mode,freeze", [("full", None), ("optimized", "trainable=False"),
+                                                ("optimized", "tf_warmup_epochs")])
+def test_training_steps_read_nothing_back(window_mode, freeze):
+    """The CPU twin of tests/test_gpu.py::test_training_steps_do_not_wait_for_the_gpu: an epoch's host reads
+    do not grow with its steps, for a trainable full window and for an optimized one that is frozen
+    (a fixed window, or one held during its tf_warmup_epochs). SGD, the grids' optimizer: torch's Adam
+    reads its step count from a CPU tensor at every step, which waits for nothing on a GPU but looks the
+    same here."""
+    cfg = resolve_config({"model_name": "linear_net", "window_mode": window_mode, "optimizer_name": "sgd",
+                          "trainable": freeze != "trainable=False", "tf_warmup_epochs": 1, "init_lambd": 6.38,
+                          "hop_length": 1 if window_mode == "full" else 4})
+    model = build_model(cfg, 32, 3)  # short signals: a full window is 32 samples (n_fft 64)
+    opt = make_optimizer(model, cfg)
+    assert set_window_training(model, cfg, epoch=0 if freeze == "tf_warmup_epochs" else 1) == (freeze is None)
+    gen, cpu = torch.Generator().manual_seed(0), torch.device("cpu")
+    reads = {}
+    for n in (8, 64):  # 2 and 16 steps of 4
+        x, y = torch.randn(n, 32), torch.randint(0, 3, (n,))
+        train_epoch(model, opt, x, y, 4, gen, cpu)  # warm-up
+        with TensorCalls() as training:
+            train_epoch(model, opt, x, y, 4, gen, cpu)
+        with TensorCalls() as evaluation:
+            evaluate(model, x, y, 4, cpu)
+        reads[n] = (training.host_reads, evaluation.host_reads)
+    assert reads[8] == reads[64], reads
+
+
+def test_deterministic_trials_name_a_nondeterministic_kernel(monkeypatch):
+    """``deterministic=True`` makes an operation without a deterministic kernel warn, naming it (torch's
+    ``put_`` without accumulation has none, on the CPU too; on CUDA ResNet18's pooling backward has none, so
+    raising would stop the GPU music grids); every trial sets ``CUBLAS_WORKSPACE_CONFIG``
+    to one of the two values torch accepts as deterministic (``:4096:8``, ``:16:8``) whatever its own
+    ``deterministic``, before any CUDA work, since torch reads it once per process."""
+    monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)
+    before = torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()
+    try:
+        seed_everything(0, deterministic=False)
+        assert os.environ["CUBLAS_WORKSPACE_CONFIG"] in (":4096:8", ":16:8")
+        seed_everything(0, deterministic=True)
+        with pytest.warns(UserWarning, match="does not have a deterministic implementation"):
+            torch.zeros(3).put_(torch.tensor([0]), torch.tensor([1.0]))
+    finally:
+        torch.use_deterministic_algorithms(before[0], warn_only=before[1])
+
+
+def test_gpu_check_stops_with_the_reason_without_a_gpu(root, tmp_path):
+    """benchmarks/gpu_check.sh parses; where torch sees no GPU (hidden here, so on a GPU machine too) it stops
+    after its GPU step with the reason, lists the steps it did not run, writes its report and exits 1."""
+    script = root / "benchmarks" / "gpu_check.sh"
+    assert subprocess.run(["sh", "-n", str(script)]).returncode == 0
+    stamp = Path(sys.prefix) / ".requirements.sha256"
+    wanted = hashlib.sha256((root / "requirements.txt").read_bytes()).hexdigest()
+    if not stamp.is_file() or stamp.read_text().strip() != wanted:
+        pytest.skip("this venv was not made by setup_env.sh, which the script would run to install it")
+    report = tmp_path / "report.txt"
+    env = {**os.environ, "VENV": sys.prefix, "CUDA_VISIBLE_DEVICES": "", "GPU_CHECK_REPORT": str(report)}
+    done = subprocess.run(["sh", str(script)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "no usable CUDA GPU: CUDA_VISIBLE_DEVICES='' hides every GPU" in done.stdout
+    text = report.read_text()
+    assert "--- gpu: FAIL (exit 1)" in text and text.rstrip().endswith(f"gpu_check: FAIL; report: {report}")
+    for step in ("pytest", "grid16", "grid_step", "frontend"):
+        assert re.search(rf"^{step} +- +not run \(no usable GPU\)$", text, re.MULTILINE), step

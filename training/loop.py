@@ -19,12 +19,22 @@ from models.classifiers import Classifier
 from training.segments import aggregate, eval_plan, read_segments, train_plan
 
 
+def allow_deterministic_cublas() -> None:
+    """Set ``CUBLAS_WORKSPACE_CONFIG=:4096:8`` unless it is set: a cuBLAS workspace under which torch allows
+    deterministic matrix products. torch reads the variable once per process, at its first cuBLAS call, so
+    it must be set before any CUDA work, whatever the process runs first (a ``deterministic=False`` trial
+    in a reused Tune actor, an earlier test)."""
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+
+
 def seed_everything(seed: int, deterministic: bool = True) -> None:
     """Seed Python, NumPy and torch (every CUDA device too). ``deterministic``: deterministic
-    kernels (bit-exact reruns and resumes, cuDNN autotuning off); ``False`` lets cuDNN pick the
-    fastest kernels, which may differ from run to run on a GPU."""
-    if deterministic:
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    kernels (bit-exact reruns and resumes, cuDNN autotuning off); an operation that has no
+    deterministic kernel warns, naming itself, and runs: on CUDA that includes ResNet18's
+    ``AdaptiveAvgPool2d`` backward (torch's list in ``torch.use_deterministic_algorithms``), which would
+    otherwise stop every GPU trial of the music grids (such a run resumes, not bit-exactly; the warning
+    says so). ``False`` lets cuDNN pick the fastest kernels, which may differ from run to run on a GPU."""
+    allow_deterministic_cublas()
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
@@ -34,6 +44,7 @@ def seed_everything(seed: int, deterministic: bool = True) -> None:
 
 
 LOSSES = ("ce", "bce")
+OPTIMIZERS = ("sgd", "adam", "adamw")  # config["optimizer_name"]: make_optimizer
 
 
 def classification_loss(logits: torch.Tensor, y: torch.Tensor, kind: str = "ce",
@@ -83,7 +94,7 @@ def make_optimizer(model: Classifier, config: dict) -> torch.optim.Optimizer:
         return torch.optim.Adam(groups, weight_decay=decay)
     if name == "adamw":
         return torch.optim.AdamW(groups, weight_decay=decay)
-    raise ValueError(f"unknown optimizer_name {name!r}; choose 'sgd', 'adam' or 'adamw'")
+    raise ValueError(f"unknown optimizer_name {name!r}; choose one of {OPTIMIZERS}")
 
 
 def make_scheduler(opt: torch.optim.Optimizer, config: dict) -> torch.optim.lr_scheduler.ExponentialLR:
