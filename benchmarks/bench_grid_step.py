@@ -130,11 +130,10 @@ def describe(cfg: dict) -> tuple[str, str]:
 
 
 def run_grid(name: str, args) -> None:
-    import search_spaces  # the grids import Ray; the measuring subprocesses do not
-    from tuning.runner import expand_grid
+    from tuning.runner import build_parts, expand_grid  # the grids import Ray; the measuring subprocesses do not
 
-    configs = {}
-    for cfg in expand_grid(search_spaces.get_space(name, 1)):
+    configs = {}  # every part of an experiment of parts (window_search); a distribution's edges
+    for cfg in (c for part in build_parts(name, 1, 1) for c in expand_grid(part.space)):
         configs.setdefault(json.dumps({k: v for k, v in cfg.items() if k not in DATA_ONLY}, sort_keys=True), cfg)
     configs = list(configs.values())
     clips, _ = training_set(configs[0])
