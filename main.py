@@ -3,12 +3,12 @@
     python main.py --num_samples=5 --max_epochs=10000 --name=time_frequency \\
         --ray_root_dir=$(pwd)/ray_results/ --data_dir=$(pwd)/data/audio-mnist
 
-A search instead of a grid (README, "Searches and schedulers"): the best fixed DMEL window on FSDD by Optuna
+A search instead of a grid (docs/searches.md): the best fixed DMEL window on FSDD by Optuna
 TPE with ASHA, against one trainable DMEL run per initial window:
 
     python main.py --name=window_search --num_samples=30 --max_epochs=100 --data_dir=$(pwd)/data/audio-mnist
 
-On a cluster (see README, "From a laptop to a GPU box to a cluster"):
+On a cluster (see docs/cluster.md):
 
     RAY_AUTH_MODE=token python main.py --address=HEAD_IP:6379 --storage=/shared/ray_results --name=gtzan \\
         --data_dir=/shared/data/gtzan

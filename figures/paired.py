@@ -4,7 +4,7 @@
 95 % confidence interval, a two-sided Wilcoxon signed-rank p-value and the number of pairs out.
 :func:`difference_cell` and :func:`wilcoxon_cell` format them for a table.
 
-Choices (the README's "Figures and tables" says the same):
+Choices (docs/figures.md says the same):
 
 - the differences ``a - b`` are rounded to ``DECIMALS`` decimals first, so that equal gaps computed in
   floating point (``0.7 - 0.5`` and ``0.5 - 0.3``) tie and an exact zero is a zero;

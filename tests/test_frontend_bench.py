@@ -55,7 +55,7 @@ def test_every_frontend_trains_and_the_table_says_so(bench):
 
 
 def test_other_grids_take_any_frontend_through_set():
-    """The README's commands: ESC-50 with one front-end; GTZAN's variant axis replaced by a list of them."""
+    """docs/configuration.md's commands: ESC-50 with one front-end; GTZAN's variant axis replaced by a list of them."""
     from tuning.runner import build_space, parse_overrides
 
     esc = build_space("esc50", 1, 1, parse_overrides(["frontend=leaf", "trainable=True", "init_window_ms=25.0"]))

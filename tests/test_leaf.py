@@ -101,7 +101,7 @@ def test_efficientleaf_filterbank_approximates_full_rate_numpy(stride_factor, to
 
 def test_efficientleaf_needs_far_fewer_multiplies():
     """Convolution multiply-adds per input sample: EfficientLEAF's 8 groups against LEAF's full rate
-    (measured 14.6x fewer at FSDD's settings; the measured forward + backward times are in the README)."""
+    (measured 14.6x fewer at FSDD's settings; the measured forward + backward times are in docs/benchmarks.md)."""
     def macs(fb):
         return sum(2 * (g.stop - g.start) * g.kernel_size / g.conv_stride for g in fb.groups)
     size = window_samples(25.0, SR)

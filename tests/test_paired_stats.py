@@ -19,7 +19,7 @@ from figures.results import trainable_fixed_pairs, trainable_vs_fixed, write_tab
 from figures.time_frequency import table4
 from tests.test_report import Page
 
-DIFF = "Δ trainable−fixed (pp) [95 % CI]"  # the column names the README documents
+DIFF = "Δ trainable−fixed (pp) [95 % CI]"  # the column names docs/figures.md documents
 TEST = "p (Wilcoxon), n"
 
 
@@ -41,7 +41,7 @@ def enumerated_p(d: list[float]) -> float:
 
 
 def numpy_bootstrap(d: np.ndarray) -> tuple[float, float]:
-    """The README's recipe: 10,000 resamples of the pairs from numpy.random.default_rng(0), percentiles 2.5/97.5."""
+    """docs/figures.md: 10,000 resamples of the pairs from numpy.random.default_rng(0), percentiles 2.5/97.5."""
     index = np.random.default_rng(0).integers(0, len(d), size=(10_000, len(d)))
     low, high = np.percentile(d[index].mean(axis=1), [2.5, 97.5])
     return low, high

@@ -4,7 +4,7 @@
 The values below are written out here from the original code (johnmartinsson/differentiable-mel-spectrogram,
 branch icassp2024: its search_spaces.py, main.py, models.py, datasets.py and utils.py), as the facts page
 lists them; none is imported from this project's grids or defaults. Where this project keeps a deliberate
-difference (README, "Deviations from the DMEL code"), the key is listed in DELIBERATE with our value.
+difference (docs/fidelity.md, "Differences kept on purpose"), the key is listed in DELIBERATE with our value.
 """
 import pytest
 
@@ -47,7 +47,7 @@ FSDD = {**MEL, "dataset_name": "audio_mnist", "model_name": "mel_linear_net", "b
 ESC50 = {**MEL, "dataset_name": "esc50", "model_name": "cnn6", "batch_size": 32, "protocol": "dmel",
          "clip_seconds": 5.0, "loss": "bce"}
 
-# what this project keeps on purpose (README, "Deviations from the DMEL code")
+# what this project keeps on purpose (docs/fidelity.md, "Differences kept on purpose")
 DELIBERATE = {"min_lambd": 0.5,  # the floor on lambda (the code has none)
               "deterministic": True}  # seeded, deterministic kernels (the code fixed no seed)
 DELIBERATE_ESC50 = {"max_window_ms": 1000.0}  # a ceiling that guards a shared GPU (learned windows are <= 153 ms)
