@@ -22,7 +22,7 @@ import os
 import sys
 from pathlib import Path
 
-from corpora import CACHE_KEYS, DEFAULT_DATA_DIRS, DOWNLOAD_HINTS, prepare
+from corpora import CORPORA, prepare
 from tuning.runner import SCHEDULERS, SEARCHES, ConfigError, build_parts, error_report, expand_grid, init_ray, \
     parse_overrides, run_experiment, stored_search, summarize, trial_resources
 from tuning.storage import display, exists, experiment_location, move_aside, storage_root
@@ -82,13 +82,15 @@ def _error(message) -> int:
 
 def _locate_data(space: dict, args) -> None:
     """Put the dataset folder (checked here unless on a cluster) and the decoded-audio cache into ``space``."""
-    dataset = space.get("dataset_name")
-    if dataset in DOWNLOAD_HINTS:
-        data_dir = args.data_dir or DEFAULT_DATA_DIRS[dataset]
+    corpus = CORPORA.get(space["dataset_name"]) if space.get("dataset_name") in CORPORA else None
+    if corpus is not None and corpus.reads_disk:
+        data_dir = args.data_dir or corpus.default_dir
+        if data_dir is None:
+            raise ConfigError(f"dataset_name={corpus.name} needs --data_dir: {corpus.download_hint}")
         if not args.address and not Path(data_dir).is_dir():  # on a cluster, every node is checked later
-            raise ConfigError(f"no dataset at {data_dir}: {DOWNLOAD_HINTS[dataset]}")
+            raise ConfigError(f"no dataset at {data_dir}: {corpus.download_hint}")
         space["data_dir"] = _absolute(data_dir)
-    if dataset in CACHE_KEYS and not isinstance(space.get("cache_dir"), dict):
+    if corpus is not None and corpus.cache_keys is not None and not isinstance(space.get("cache_dir"), dict):
         # the driver's absolute path, the same on every node (not a per-node copy of the project)
         space["cache_dir"] = _absolute(space.get("cache_dir") or PROJECT_ROOT / "cache")
 

@@ -3,7 +3,7 @@
     python benchmarks/bench_frontend.py [--settings fsdd gtzan esc50 synthetic] [--frontends NAME ...]
         [--windows_ms MS ...] [--max_batch_elements N] [--threads 1] [--repeats 7] [--device cpu|cuda] [--gtzan_seconds 2.5] [--batch N] [--n_points N]
 
-Every name of ``models.classifiers.FRONTEND_BUILDERS`` (or ``--frontends``) is built the way a trial
+Every name of ``models.registry.FRONTENDS`` (or ``--frontends``) is built the way a trial
 builds it, ``build_frontend(resolve_config({...}), n_points, sample_rate)``, at each setting and
 window, so a new front-end appears here without editing this file; its own keys keep their
 ``training/config.py`` defaults. ``VARIANTS`` adds one row per option value (``compression=pcen``)
@@ -48,7 +48,8 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from models.classifiers import FRONTEND_BUILDERS, build_frontend  # noqa: E402
+from models.classifiers import build_frontend  # noqa: E402
+from models.registry import list_frontends  # noqa: E402
 from models.frontends import GaussianSpectrogram  # noqa: E402
 from models.functional import next_power_of_2  # noqa: E402
 from training.config import DEFAULTS, resolve_config  # noqa: E402
@@ -236,11 +237,11 @@ def markdown(results: dict[str, dict[str, dict]], labels: list[str]) -> str:
     return "\n\n".join([time_table, memory_table] + (["Failures:\n" + "\n".join(failures)] if failures else []))
 
 
-def main():
+def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--settings", nargs="+", choices=SETTINGS, default=list(SETTINGS))
-    p.add_argument("--frontends", nargs="+", default=list(FRONTEND_BUILDERS), metavar="NAME",
-                   help=f"registry names (default: all of {', '.join(FRONTEND_BUILDERS)})")
+    p.add_argument("--frontends", nargs="+", default=list(list_frontends()), metavar="NAME",
+                   help=f"registry names (default: all of {', '.join(list_frontends())})")
     p.add_argument("--threads", type=int, default=1, help="torch threads per case (a 1-CPU trial runs one)")
     p.add_argument("--repeats", type=int, default=7, help="timed (candidate, reference) pairs per case")
     p.add_argument("--device", default="cpu")
@@ -254,6 +255,11 @@ def main():
                    help="full-rate filter outputs SincNet/LEAF hold at once before checkpointing chunks of the batch "
                         "(default: models.frontend_functional.MAX_BATCH_ELEMENTS)")
     p.add_argument("--case", help=argparse.SUPPRESS)  # internal: measure one JSON case in this process
+    return p
+
+
+def main():
+    p = parser()
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     if args.case:
@@ -261,9 +267,9 @@ def main():
         print(json.dumps(measure(json.loads(args.case), torch.device(args.device), args.repeats, args.chunk_size,
                                  args.max_batch_elements)))
         return
-    unknown = sorted(set(args.frontends) - set(FRONTEND_BUILDERS))
+    unknown = sorted(set(args.frontends) - set(list_frontends()))
     if unknown:
-        p.error(f"--frontends: unknown {unknown}; the registry has {', '.join(FRONTEND_BUILDERS)}")
+        p.error(f"--frontends: unknown {unknown}; the registry has {', '.join(list_frontends())}")
     rows = candidates(args.frontends)
     print(f"torch {torch.__version__}, {args.device}, {args.threads} thread(s), median of {args.repeats} "
           f"alternated pairs; load average {os.getloadavg()[0]:.1f}", flush=True)

@@ -34,7 +34,9 @@ import torch
 from torch.nn import functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from corpora import get_corpus  # noqa: E402
 from models.classifiers import build_model  # noqa: E402
+from models.registry import frontend_label, get_frontend  # noqa: E402
 from training.loop import make_optimizer  # noqa: E402
 from training.segments import n_segments  # noqa: E402
 
@@ -116,17 +118,10 @@ def measure_in_subprocess(cfg: dict, args) -> dict:
 
 def describe(cfg: dict) -> tuple[str, str]:
     """A front-end label and its initial window (lambda in samples for synthetic data, else ms)."""
-    kind = cfg["frontend"]
-    if kind == "gaussian":
-        label = "DMEL " + ("trainable" if cfg["trainable"] else "fixed")
-        if cfg["dataset_name"] == "time_frequency":
-            return label, f"lambda {cfg['init_lambd']:g}"
-        ms = cfg["init_window_ms"] or 6000.0 * cfg["init_lambd"] / cfg["sample_rate"]
-        return label, f"{ms:.1f} ms"
-    if kind == "adastft":
-        learned = "window+kernels" if cfg["learn_kernels"] else "window" if cfg["learn_window"] else "fixed"
-        return f"Ada-STFT {learned}", f"{1000 * cfg['n_fft'] / cfg['sample_rate']:.1f} ms"
-    return "fixed mel" + (" (dB)" if cfg["top_db"] is not None else ""), f"{cfg['fixed_win_ms']:.1f} ms"
+    label = frontend_label(cfg)
+    if not get_corpus(cfg["dataset_name"]).has_sample_rate:
+        return label, f"lambda {cfg['init_lambd']:g}"
+    return label, f"{get_frontend(cfg['frontend']).initial_window_ms(cfg, cfg['sample_rate']):.1f} ms"
 
 
 def run_grid(name: str, args) -> None:

@@ -6,17 +6,17 @@
     python -m corpora esc50 [--dest data/esc50] [--source URL_OR_PATH]
     python -m corpora audiomnist [--dest data/audiomnist60] [--source URL_OR_PATH]
 
-Each dataset's module (``corpora.DOWNLOADS``) owns its ``install`` and its options
+Each downloadable corpus's record (``corpora.registry.downloads()``) carries its ``install`` and its options
 (``add_download_arguments``, ``install_from_args``). Exit status 1 with a one-line reason when the
 download or its content is wrong; nothing is installed then.
 """
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 
-from corpora import DOWNLOADS
+import corpora  # noqa: F401 - fills the registry
+from corpora.registry import downloads
 from corpora.download import DownloadError
 
 
@@ -24,13 +24,12 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m corpora", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="dataset", required=True)
-    modules = {}
-    for name, (module_name, help_text) in DOWNLOADS.items():
-        modules[name] = importlib.import_module(module_name)
-        modules[name].add_download_arguments(sub.add_parser(name, help=help_text))
+    records = downloads()
+    for name, corpus in records.items():
+        corpus.add_download_arguments(sub.add_parser(name, help=corpus.download_help))
     args = p.parse_args(argv)
     try:
-        modules[args.dataset].install_from_args(args)
+        records[args.dataset].install_from_args(args)
     except DownloadError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

@@ -36,6 +36,7 @@ from tqdm import tqdm
 
 from corpora.audio_cache import cached_audio
 from corpora.download import DownloadError, already_installed, downloaded, staged, summary, unzip
+from corpora.registry import Corpus, register_corpus
 from corpora.splits import Rows, Splits
 
 URL = "https://github.com/soerenab/AudioMNIST/archive/refs/heads/master.zip"
@@ -188,3 +189,13 @@ def add_download_arguments(parser: argparse.ArgumentParser) -> None:
 
 def install_from_args(args: argparse.Namespace) -> Path:
     return install(Path(args.dest), args.source or None)
+
+
+register_corpus(Corpus(
+    "audiomnist60", load_splits, "AudioMNIST: 60 speakers x 500 spoken digits, 48 kHz (DMEL paper, Table 3)",
+    default_dir=DEFAULT_DEST,
+    download_hint="download it with `sh download_data.sh audiomnist` (AudioMNIST, 60 speakers, into "
+                  "data/audiomnist60; AUDIOMNIST_URL=<url or local zip> for a mirror)",
+    cache_keys=("data_dir", "sample_rate", "clip_seconds", "clip_padding", "cache_dir"),
+    download="audiomnist", download_help="AudioMNIST: 60 speakers x 500 spoken digits (the GitHub repository archive)",
+    add_download_arguments=add_download_arguments, install_from_args=install_from_args))

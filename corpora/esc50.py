@@ -40,6 +40,7 @@ from tqdm import tqdm
 
 from corpora.audio_cache import cached_audio
 from corpora.download import DownloadError, already_installed, downloaded, staged, summary, unzip
+from corpora.registry import Corpus, register_corpus
 from corpora.splits import Rows, Splits, split_seed
 
 URL = "https://github.com/karolpiczak/ESC-50/archive/refs/heads/master.zip"
@@ -224,3 +225,13 @@ def add_download_arguments(parser: argparse.ArgumentParser) -> None:
 
 def install_from_args(args: argparse.Namespace) -> Path:
     return install(Path(args.dest), args.source or None)
+
+
+register_corpus(Corpus(
+    "esc50", load_splits, "ESC-50 environmental sounds: 2,000 clips of 5 s, 50 classes, 5 folds",
+    default_dir=DEFAULT_DEST,
+    download_hint="download it with `sh download_data.sh esc50` (into data/esc50; ESC50_URL=<url or local zip> for a "
+                  "mirror)",
+    cache_keys=("data_dir", "sample_rate", "clip_seconds", "clip_padding", "cache_dir"),
+    download="esc50", download_help="ESC-50 environmental sounds (the GitHub repository archive)",
+    add_download_arguments=add_download_arguments, install_from_args=install_from_args))

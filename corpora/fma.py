@@ -33,6 +33,7 @@ from tqdm import tqdm
 
 from corpora.audio_cache import cached_audio
 from corpora.download import DownloadError, fetch, file_digest, is_remote
+from corpora.registry import Corpus, register_corpus
 from corpora.splits import Rows, Splits
 
 FMA_URL = "https://os.unil.cloud.switch.ch/fma/"
@@ -217,3 +218,13 @@ def load_splits(config: dict) -> Splits:
                   class_names=class_names, ids_train=ids[parts[0]].tolist(), ids_valid=ids[parts[1]].tolist(),
                   ids_test=ids[parts[2]].tolist(), info={"unreadable": int((~cache.ok).sum()),
                                                       "missing": int((~present).sum())})
+
+
+register_corpus(Corpus(
+    "fma", load_splits, "Free Music Archive genres: fma_small (8,000 clips of 30 s, 8 genres), official split",
+    default_dir="data/fma",
+    download_hint="download it with `sh download_data.sh fma` (fma_metadata + fma_small into data/fma; FMA_URL=<base "
+                  "url or local folder> for a mirror)",
+    cache_keys=("data_dir", "sample_rate", "clip_seconds", "clip_padding", "cache_dir", "fma_subset"),
+    download="fma", download_help="Free Music Archive: fma_metadata and the audio of each subset",
+    add_download_arguments=add_download_arguments, install_from_args=install_from_args))

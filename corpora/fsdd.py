@@ -32,6 +32,7 @@ import torch
 
 from corpora.download import DownloadError, already_installed, downloaded, read_checksums, staged, summary, unzip, \
     verify_tree
+from corpora.registry import Corpus, register_corpus
 from corpora.splits import Splits, random_split_indices, split_seed
 
 SAMPLE_RATE = 8000
@@ -180,3 +181,10 @@ def add_download_arguments(parser: argparse.ArgumentParser) -> None:
 def install_from_args(args: argparse.Namespace) -> Path:
     return install(Path(args.dest or DEFAULT_DEST[args.version]), args.version, args.source or None)
 
+
+register_corpus(Corpus(
+    "audio_mnist", load_splits, "Free Spoken Digit Dataset: 10 digits, 8 kHz (v1.0.8: 1,500 recordings)",
+    default_dir=DEFAULT_DEST["1.0.8"],
+    download_hint="download it with `sh download_data.sh` (FSDD into data/audio-mnist)",
+    download="fsdd", download_help="Free Spoken Digit Dataset",
+    add_download_arguments=add_download_arguments, install_from_args=install_from_args))

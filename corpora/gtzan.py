@@ -34,6 +34,7 @@ from tqdm import tqdm
 
 from corpora.audio_cache import cached_audio
 from corpora.download import DownloadError, already_installed, downloaded, staged, summary
+from corpora.registry import Corpus, register_corpus
 from corpora.splits import Rows, Splits, random_split_indices, split_seed
 
 GENRES = ("blues", "classical", "country", "disco", "hiphop", "jazz", "metal", "pop", "reggae", "rock")
@@ -182,3 +183,13 @@ def add_download_arguments(parser: argparse.ArgumentParser) -> None:
 
 def install_from_args(args: argparse.Namespace) -> Path:
     return install(Path(args.dest), args.source or None)
+
+
+register_corpus(Corpus(
+    "gtzan", load_splits, "GTZAN genre collection: 1,000 clips of 30 s, 10 genres (fault-filtered split by default)",
+    default_dir=DEFAULT_DEST,
+    download_hint="download it with `sh download_data.sh gtzan` (into data/gtzan; GTZAN_URL=<url or local "
+                  "genres.tar.gz> for a mirror)",
+    cache_keys=("data_dir", "sample_rate", "clip_seconds", "clip_padding", "cache_dir"),
+    download="gtzan", download_help="GTZAN genre collection (genres.tar.gz)",
+    add_download_arguments=add_download_arguments, install_from_args=install_from_args))

@@ -21,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from corpora.registry import Corpus, register_corpus
 from corpora.splits import Splits, random_split_indices, split_seed
 
 CLASS_NAMES = ["one pulse", "two in time", "two in frequency"]
@@ -95,3 +96,8 @@ def load_splits(config: dict) -> Splits:
     ids = [[str(j) for j in i] for i in idx]
     return Splits(xs[0], ys[0], xs[1], ys[1], xs[2], ys[2], n_classes=3, sample_rate=None,
                   class_names=CLASS_NAMES, ids_train=ids[0], ids_valid=ids[1], ids_test=ids[2])
+
+
+register_corpus(Corpus(
+    "time_frequency", load_splits, "synthetic Gaussian pulses, 3 classes (DMEL paper, Table 4); generated, no download",
+    reads_disk=False, has_sample_rate=False))

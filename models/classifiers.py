@@ -13,13 +13,10 @@ import torch
 from torch import nn
 
 from models.augment import SpecAugment
-from models.frontends import DMEL, AdaSTFT, AdaSTFTStack, FixedMel, GaussianSpectrogram
-from models.functional import ms_to_lambd
-from models.leaf import Leaf
+from models import interface
+from models.frontends import DMEL, GaussianSpectrogram
 from models.pcen import PCENCompressed
-from models.sincnet import SincNet
-from models.trainable_mel import TrainableMel
-from models.varying_stft import VaryingSTFTMel
+from models.registry import get_frontend
 
 
 class LinearHead(nn.Sequential):
@@ -183,13 +180,37 @@ class Classifier(nn.Module):
         return logits.float(), spec
 
     def frontend_drift(self) -> dict[str, float]:
-        """How far the front-end's learnable parameters moved from their initialisation, one
-        float per name: Ada-STFT's ``window_mse`` and ``kernel_change`` (NaN for the others), plus
-        whatever the front-end's own ``drift()`` returns (host floats; read once per epoch)."""
-        drift = {"window_mse": math.nan, "kernel_change": math.nan}
-        if hasattr(self.frontend, "drift"):
-            drift.update(self.frontend.drift())
-        return drift
+        """How far the front-end's learnable parameters moved from their initialisation, one host float per
+        name (its ``drift()``; see :mod:`models.interface`; read once per epoch)."""
+        return interface.drift(self.frontend)
+
+    def frontend_metrics(self, sample_rate: int | None) -> dict[str, float]:
+        """The front-end's per-epoch metrics (DMEL: ``lambd_est``, ``lambd_ms``), host floats."""
+        return interface.epoch_metrics(self.frontend, sample_rate)
+
+    def learning_rate_groups(self, config: dict) -> list[dict]:
+        """Optimiser parameter groups: the front-end's own (:func:`models.interface.learning_rate_groups`),
+        then every other learnable parameter at ``lr_model``."""
+        own = interface.learning_rate_groups(self.frontend, config)
+        taken = {id(p) for params, _ in own for p in params}
+        rest = [p for p in self.parameters() if p.requires_grad and id(p) not in taken]
+        return [{"params": rest, "lr": config["lr_model"]}] + [{"params": params, "lr": lr} for params, lr in own]
+
+    def set_frontend_training(self, config: dict, epoch: int) -> bool:
+        """Freeze the front-end's learnable parameters for the first ``tf_warmup_epochs`` epochs and release
+        them afterwards; returns whether the front-end trains in ``epoch`` (0-based). "Learnable" is what
+        was learnable when the model was built (a fixed DMEL window never trains). A frozen parameter gets
+        no gradient, so the optimizer leaves it (and its Adam moments) untouched."""
+        if not hasattr(self, "_frontend_learnable"):
+            self._frontend_learnable = [p for p in self.frontend.parameters() if p.requires_grad]
+        train = epoch >= config["tf_warmup_epochs"]
+        for p in self._frontend_learnable:
+            p.requires_grad_(train)
+        return train and bool(self._frontend_learnable)
+
+    def after_step(self) -> None:
+        """The front-end's step after the optimiser's (DMEL: lambda back into its range)."""
+        interface.after_step(self.frontend)
 
     def gaussian_spectrogram(self) -> GaussianSpectrogram | None:
         """The learnable-window layer inside the front-end, if there is one."""
@@ -197,7 +218,9 @@ class Classifier(nn.Module):
         return fe.spectrogram if isinstance(fe, DMEL) else fe if isinstance(fe, GaussianSpectrogram) else None
 
 
-# name -> (feature, head class, head kwargs). feature "spec" = DSPEC power spectrogram, "mel" = log-mel.
+# name -> (feature, head class, head kwargs): the feature the head is meant for ("spec": a power spectrogram
+# over FFT bins, DSPEC; "mel": energies in bands, DMEL), which a front-end gives when it can
+# (frontend_feature); the head takes its input size from whatever the front-end gives.
 MODELS = {
     "linear_net": ("spec", LinearHead, {}),
     "mlp_net": ("spec", MLPHead, {"hidden": 128}),
@@ -209,139 +232,37 @@ MODELS = {
     "fma_cnn": ("mel", FMACNNHead, {}),
     "cnn6": ("mel", CNN6Head, {}),
 }
-def _torchaudio_mel(config: dict, feature: str, n_points: int, sample_rate: int | None) -> nn.Module:
-    if feature != "mel":
-        raise ValueError(f"frontend='torchaudio_mel' needs a mel model, not {config['model_name']!r}")
-    return FixedMel(sample_rate, win_ms=config["fixed_win_ms"], hop_length=config["hop_length"],
-                    n_mels=config["n_mels"], top_db=config["top_db"], log=config["compression"] == "log")
-
-
-def _adastft(config: dict, feature: str, n_points: int, sample_rate: int | None) -> nn.Module:
-    kwargs = dict(sample_rate=sample_rate, n_fft=config["n_fft"], hop_length=config["hop_length"],
-                  learn_window=config["learn_window"], learn_kernels=config["learn_kernels"],
-                  n_mels=config["n_mels"] if feature == "mel" else None, log=config["compression"] == "log")
-    windows = config["stft_window"].split("+")
-    if len(windows) > 1:
-        return AdaSTFTStack(windows=tuple(windows), **kwargs)
-    return AdaSTFT(window=windows[0], **kwargs)
-
-
-def _gaussian(config: dict, feature: str, n_points: int, sample_rate: int | None) -> nn.Module:
-    """DSPEC (``spec`` models) or DMEL (``mel`` models): ``init_lambd`` in samples or
-    ``init_window_ms``, the floor ``min_lambd`` in samples and/or ``min_window_ms`` (the higher
-    wins), the ceiling ``max_window_ms``, ``lambd_param``, ..."""
-    init_lambd = config["init_lambd"]
-    if config["init_window_ms"] is not None:
-        if not sample_rate:
-            raise ValueError("init_window_ms needs audio with a sample rate; give init_lambd (samples) instead")
-        init_lambd = ms_to_lambd(config["init_window_ms"], sample_rate)
-    max_lambd = None
-    if config["max_window_ms"] is not None:
-        if not sample_rate:
-            raise ValueError("max_window_ms needs audio with a sample rate")
-        max_lambd = ms_to_lambd(config["max_window_ms"], sample_rate)
-    min_lambd = config["min_lambd"]
-    if config["min_window_ms"] is not None:
-        if not sample_rate:
-            raise ValueError("min_window_ms needs audio with a sample rate; give min_lambd (samples) instead")
-        min_lambd = max(min_lambd, ms_to_lambd(config["min_window_ms"], sample_rate))
-    spec_kwargs = dict(init_lambd=init_lambd, n_points=n_points, hop_length=config["hop_length"],
-                       window_mode=config["window_mode"], normalize_window=config["normalize_window"],
-                       trainable=config["trainable"], min_lambd=min_lambd, max_lambd=max_lambd,
-                       lambd_param=config["lambd_param"])
-    if feature == "mel":
-        return DMEL(sample_rate=sample_rate, n_mels=config["n_mels"], log=config["compression"] == "log", **spec_kwargs)
-    return GaussianSpectrogram(**spec_kwargs)
-
-
-def _mel_only(name: str, config: dict, feature: str, sample_rate: int | None) -> None:
-    """Raise unless ``feature`` is ``"mel"`` and there is a sample rate (the learnable filterbanks below
-    give ``(batch, n_mels, frames)`` in Hz-defined bands)."""
-    if feature != "mel":
-        raise ValueError(f"frontend={name!r} gives (batch, n_mels, frames): it needs a mel model, "
-                         f"not {config['model_name']!r}")
-    if not sample_rate:
-        raise ValueError(f"frontend={name!r} needs audio with a sample rate")
-
-
-def _sincnet(config: dict, feature: str, n_points: int, sample_rate: int | None) -> nn.Module:
-    """SincNet: ``n_mels`` sinc band-pass filters of ``sinc_window_ms`` (odd taps), energy every ``hop_length``."""
-    _mel_only("sincnet", config, feature, sample_rate)
-    kernel_size = int(round(config["sinc_window_ms"] * sample_rate / 1000)) // 2 * 2 + 1
-    return SincNet(sample_rate, n_filters=config["n_mels"], kernel_size=kernel_size,
-                   hop_length=config["hop_length"], log=config["compression"] == "log")
-
-
-def _trainable_mel(config: dict, feature: str, n_points: int, sample_rate: int | None) -> nn.Module:
-    """FixedMel's Hann STFT (``fixed_win_ms``) with a learnable mel filterbank."""
-    _mel_only("trainable_mel", config, feature, sample_rate)
-    return TrainableMel(sample_rate, win_ms=config["fixed_win_ms"], hop_length=config["hop_length"],
-                        n_mels=config["n_mels"], log=config["compression"] == "log")
-
-
-def _dstft(config: dict, feature: str, n_points: int, sample_rate: int | None) -> nn.Module:
-    """Gaussian-window STFT whose width varies per ``dstft_variation``: initial width ``init_window_ms``
-    (6 lambda, ms) or ``init_lambd`` (samples), floor ``min_lambd`` (samples), ceiling
-    ``dstft_max_window_ms`` (6 lambda, ms; ``None``: twice the initial width)."""
-    _mel_only("dstft", config, feature, sample_rate)
-    init_lambd = config["init_lambd"]
-    if config["init_window_ms"] is not None:
-        init_lambd = ms_to_lambd(config["init_window_ms"], sample_rate)
-    max_ms = config["dstft_max_window_ms"]
-    return VaryingSTFTMel(sample_rate, n_points, init_lambd, hop_length=config["hop_length"],
-                          n_mels=config["n_mels"], variation=config["dstft_variation"], min_lambd=config["min_lambd"],
-                          max_lambd=None if max_ms is None else ms_to_lambd(max_ms, sample_rate),
-                          log=config["compression"] == "log")
-
-
-def _leaf(config: dict, feature: str, n_points: int, sample_rate: int | None) -> nn.Module:
-    """LEAF: ``n_mels`` Gabor filters of ``leaf_window_ms`` at the full rate, pooling every ``hop_length``, then
-    ``leaf_compression`` (sPCEN by default)."""
-    _mel_only("leaf", config, feature, sample_rate)
-    return Leaf(sample_rate, n_filters=config["n_mels"], window_ms=config["leaf_window_ms"],
-                hop_length=config["hop_length"], compression=config["leaf_compression"])
-
-
-def _efficientleaf(config: dict, feature: str, n_points: int, sample_rate: int | None) -> nn.Module:
-    """EfficientLEAF: LEAF's filters in ``efficientleaf_groups`` groups, each a strided convolution
-    (``efficientleaf_stride_factor``), then ``leaf_compression`` (sPCEN by default)."""
-    _mel_only("efficientleaf", config, feature, sample_rate)
-    return Leaf(sample_rate, n_filters=config["n_mels"], window_ms=config["leaf_window_ms"],
-                hop_length=config["hop_length"], n_groups=config["efficientleaf_groups"],
-                stride_factor=config["efficientleaf_stride_factor"], compression=config["leaf_compression"])
-
-
-# The front-end registry: config["frontend"] -> builder(config, feature, n_points, sample_rate),
-# where feature is the model's "spec" or "mel" (see MODELS). A new front-end is one builder here.
-FRONTEND_BUILDERS = {
-    "gaussian": _gaussian,
-    "torchaudio_mel": _torchaudio_mel,
-    "adastft": _adastft,
-    "sincnet": _sincnet,
-    "trainable_mel": _trainable_mel,
-    "dstft": _dstft,
-    "leaf": _leaf,
-    "efficientleaf": _efficientleaf,
-}
-FRONTENDS = tuple(FRONTEND_BUILDERS)
 COMPRESSIONS = ("log", "pcen")  # config["compression"]: the front-end's own log, or PCEN on its energies
-OWN_COMPRESSION = ("leaf", "efficientleaf")  # end in sPCEN: compression="pcen" is refused
+
+
+def frontend_feature(config: dict) -> str:
+    """What the front-end gives the head: ``config["feature"]`` when set, else the head's own feature
+    (``MODELS``) when the front-end can give it, else the front-end's preferred one. So a head takes any
+    front-end: ``linear_net`` reads a mel front-end's bands, the shape comes from the front-end."""
+    record = get_frontend(config["frontend"])
+    wanted = config["feature"] or MODELS[config["model_name"]][0]
+    if wanted in record.features:
+        return wanted
+    if config["feature"] is not None:
+        raise ValueError(f"feature={config['feature']!r}: frontend={record.name!r} gives {' or '.join(record.features)}")
+    return record.features[0]
 
 
 def build_frontend(config: dict, n_points: int, sample_rate: int | None) -> nn.Module:
-    """The front-end ``config["frontend"]`` names, for ``model_name``'s feature, built for signals
-    of ``n_points`` samples at ``sample_rate`` Hz (``None`` for the synthetic data).
-    ``compression="pcen"``: built without its log and wrapped in :class:`models.pcen.PCENCompressed`."""
-    if config["frontend"] not in FRONTEND_BUILDERS:
-        raise ValueError(f"unknown frontend {config['frontend']!r}; choose one of {FRONTENDS}")
+    """The front-end ``config["frontend"]`` names (its registered builder), built for signals of
+    ``n_points`` samples at ``sample_rate`` Hz (``None`` for the synthetic data), giving
+    :func:`frontend_feature`. ``compression="pcen"``: built without its log and wrapped in
+    :class:`models.pcen.PCENCompressed`."""
+    record = get_frontend(config["frontend"])
     if config["compression"] not in COMPRESSIONS:
         raise ValueError(f"unknown compression {config['compression']!r}; choose one of {COMPRESSIONS}")
-    feature = MODELS[config["model_name"]][0]
-    frontend = FRONTEND_BUILDERS[config["frontend"]](config, feature, n_points, sample_rate)
+    if record.needs_sample_rate and not sample_rate:
+        raise ValueError(f"frontend={record.name!r} needs audio with a sample rate (its filters are in Hz or ms)")
+    frontend = record.build(config, frontend_feature(config), n_points, sample_rate)
     if config["compression"] == "log":
         return frontend
-    if config["frontend"] in OWN_COMPRESSION:
-        raise ValueError(f"frontend={config['frontend']!r} ends in its own sPCEN: use compression='log' "
+    if record.own_compression:
+        raise ValueError(f"frontend={record.name!r} ends in its own compression: use compression='log' "
                          "(the default; it adds nothing to this front-end)")
     with torch.no_grad():  # PCEN has one set of parameters per band of the front-end's output
         n_bands = frontend(torch.zeros(1, n_points)).shape[-2]

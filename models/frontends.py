@@ -23,6 +23,7 @@ import torchaudio
 from torch import nn
 
 from models import functional as F
+from models.registry import register_frontend
 
 # Working-set bound for one STFT call, in frame samples (frames x n_fft), per device type. On the
 # CPU larger calls are memory-bound: at 300 ms / n_fft 4096 a whole batch of 64 is ~3x slower than
@@ -158,6 +159,20 @@ class GaussianSpectrogram(nn.Module):
             return {}
         return {"lambd_change": abs(float(self.effective_lambd()) - self.init_lambd) / self.init_lambd}
 
+    def learning_rate_groups(self, config: dict) -> list[tuple[list[nn.Parameter], float]]:
+        """The window's parameter at ``lr_tf`` (nothing for a fixed window): see :mod:`models.interface`."""
+        return [([self.window_parameter], config["lr_tf"])] if self.window_parameter.requires_grad else []
+
+    def after_step(self) -> None:
+        """:meth:`project_` after every optimiser step."""
+        self.project_()
+
+    @torch.no_grad()
+    def epoch_metrics(self, sample_rate: int | None) -> dict[str, float]:
+        """``lambd_est``: lambda in samples; ``lambd_ms``: the window 6 lambda in ms (with a sample rate)."""
+        lambd = float(self.effective_lambd())
+        return {"lambd_est": lambd, **({"lambd_ms": F.lambd_to_ms(lambd, sample_rate)} if sample_rate else {})}
+
     @torch.no_grad()
     def refresh_geometry(self) -> None:
         """Read lambda (samples) back into the host copy that :meth:`geometry` uses."""
@@ -208,6 +223,15 @@ class DMEL(nn.Module):
     def drift(self) -> dict[str, float]:
         """The window's :meth:`GaussianSpectrogram.drift`."""
         return self.spectrogram.drift()
+
+    def learning_rate_groups(self, config: dict) -> list[tuple[list[nn.Parameter], float]]:
+        return self.spectrogram.learning_rate_groups(config)
+
+    def after_step(self) -> None:
+        self.spectrogram.after_step()
+
+    def epoch_metrics(self, sample_rate: int | None) -> dict[str, float]:
+        return self.spectrogram.epoch_metrics(sample_rate)
 
     def filterbank(self, n_fft: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
         key = (n_fft, device, dtype)
@@ -354,3 +378,139 @@ class AdaSTFTStack(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.stack([m(x) for m in self.members], dim=1)
+
+
+def _gaussian_lambdas(config: dict, sample_rate: int | None) -> tuple[float, float, float | None]:
+    """``(initial, floor, ceiling)`` lambda in samples from the DMEL window keys (the ceiling ``None``: the
+    signal length); the ms keys need a sample rate."""
+    def samples(key: str) -> float | None:
+        if config[key] is None:
+            return None
+        if not sample_rate:
+            raise ValueError(f"{key} needs audio with a sample rate; {NO_RATE_FIXES[key]}")
+        return F.ms_to_lambd(config[key], sample_rate)
+
+    init = samples("init_window_ms") or config["init_lambd"]
+    floor = max(config["min_lambd"], samples("min_window_ms") or 0.0)
+    return init, floor, samples("max_window_ms")
+
+
+# the DMEL window keys in ms, on data without a sample rate -> what to give instead
+NO_RATE_FIXES = {"init_window_ms": "give init_lambd (samples; lambda = window / 6) instead",
+                 "min_window_ms": "give min_lambd (samples) instead",
+                 "max_window_ms": "leave it None (the ceiling is the signal length)"}
+
+
+def gaussian_window_ms(config, sample_rate: float) -> float:
+    """The initial window 6 lambda in ms: ``init_window_ms``, else ``6 init_lambd`` samples at ``sample_rate``."""
+    ms = config["init_window_ms"]
+    return ms if ms is not None else 6000.0 * config["init_lambd"] / sample_rate
+
+
+def _gaussian_problems(config: dict, sample_rate: int | None, n_points: int) -> list[str]:
+    """The ms keys need a sample rate; the initial window lies between the higher of the two floors and
+    the lower of the two ceilings (the model's input, ``max_window_ms``)."""
+    if not sample_rate:
+        in_ms = [f"{key}={config[key]!r}: {config['dataset_name']} has no sample rate; {fix}"
+                 for key, fix in NO_RATE_FIXES.items() if config[key] is not None]
+        if in_ms:
+            return in_ms
+    init, floor, ceiling = _gaussian_lambdas(config, sample_rate)
+    ceiling = n_points if ceiling is None else min(n_points, ceiling)
+    if floor <= init <= ceiling:
+        return []
+    limits = f"min_lambd/min_window_ms to the model's input of {n_points} samples/max_window_ms"
+    if config["init_window_ms"] is None:
+        return [f"init_lambd={config['init_lambd']!r}: outside [{floor:g}, {ceiling:g}] samples ({limits}); "
+                "choose a lambda inside"]
+    return [f"init_window_ms={config['init_window_ms']!r}: outside [{F.lambd_to_ms(floor, sample_rate):g}, "
+            f"{F.lambd_to_ms(ceiling, sample_rate):g}] ms at {sample_rate} Hz ({limits}); choose a window inside"]
+
+
+@register_frontend(
+    "gaussian", label=lambda c: "DMEL trainable" if c["trainable"] else "DMEL fixed",
+    description="DMEL (mel models) / DSPEC (spec models): Gaussian window of learnable width lambda "
+                "(trainable=False: the fixed baseline)",
+    features=("mel", "spec"), initial_window=gaussian_window_ms, needs_sample_rate=False,
+    problems=_gaussian_problems, drift=("lambd_change",),
+    defaults={
+        "trainable": True,            # learn lambda; False = fixed-resolution baseline
+        "init_lambd": 6.38,           # initial window std, samples
+        "init_window_ms": None,       # initial window length 6 lambda in ms (overrides init_lambd; needs audio)
+        "min_lambd": 0.5,             # floor for lambda, samples (the ceiling is the signal length)
+        "min_window_ms": None,        # floor for the DMEL window 6 lambda, ms (None: min_lambd only; the higher floor wins)
+        "max_window_ms": None,        # ceiling on the DMEL window 6 lambda, ms (None: the clip length)
+        "lambd_param": "abs",         # abs: lambda = |parameter| in samples (the paper's) | log: lambda = exp(parameter), never 0; lr_tf is then per log unit (Adam ~ a factor exp(lr_tf) per step: use ~0.075, not 1)
+        "window_mode": "full",        # full | optimized
+        "normalize_window": False,    # False: Gaussian window of peak 1, as every grid of the DMEL paper (normalize_window: False); True: unit energy
+    })
+def build_gaussian(config: dict, feature: str, n_points: int, sample_rate: int | None) -> nn.Module:
+    """DSPEC (``feature="spec"``) or DMEL (``"mel"``): ``init_lambd`` in samples or ``init_window_ms``,
+    the floor ``min_lambd`` in samples and/or ``min_window_ms`` (the higher wins), the ceiling
+    ``max_window_ms``, ``lambd_param``, ..."""
+    init_lambd, min_lambd, max_lambd = _gaussian_lambdas(config, sample_rate)
+    spec_kwargs = dict(init_lambd=init_lambd, n_points=n_points, hop_length=config["hop_length"],
+                       window_mode=config["window_mode"], normalize_window=config["normalize_window"],
+                       trainable=config["trainable"], min_lambd=min_lambd, max_lambd=max_lambd,
+                       lambd_param=config["lambd_param"])
+    if feature == "mel":
+        if not sample_rate:
+            raise ValueError("frontend='gaussian' with a mel model needs audio with a sample rate (DMEL's mel bands "
+                             "are in Hz); use a spec model (linear_net, mlp_net, conv_net) on the synthetic data")
+        return DMEL(sample_rate=sample_rate, n_mels=config["n_mels"], log=config["compression"] == "log", **spec_kwargs)
+    return GaussianSpectrogram(**spec_kwargs)
+
+
+@register_frontend(
+    "torchaudio_mel", label=lambda c: "fixed mel (dB)" if c["top_db"] is not None else "fixed mel",
+    description="torchaudio's fixed log-mel (Hann window of fixed_win_ms)", window_key="fixed_win_ms",
+    defaults={
+        "fixed_win_ms": 25.0,         # torchaudio_mel and trainable_mel Hann window, ms
+        "top_db": None,               # torchaudio_mel: None = log(. + 1e-10); a number = dB floored top_db below the max
+    })
+def build_torchaudio_mel(config: dict, feature: str, n_points: int, sample_rate: int | None) -> nn.Module:
+    """:class:`FixedMel`: Hann window of ``fixed_win_ms``, ``n_mels`` bands every ``hop_length`` samples."""
+    return FixedMel(sample_rate, win_ms=config["fixed_win_ms"], hop_length=config["hop_length"],
+                    n_mels=config["n_mels"], top_db=config["top_db"], log=config["compression"] == "log")
+
+
+def _adastft_label(config) -> str:
+    learned = "window+kernels" if config["learn_kernels"] else "window" if config["learn_window"] else "fixed"
+    window = config["stft_window"]
+    return f"Ada-STFT {learned}" + ("" if window == "hann" else f" ({window})")
+
+
+def _adastft_problems(config: dict, sample_rate: int | None, n_points: int) -> list[str]:
+    """``stft_window``: parameter-free scipy window names joined by ``+``."""
+    if not isinstance(config["stft_window"], str):
+        return [f"stft_window={config['stft_window']!r}: must be a window name such as 'hann' or 'hann+hamming'"]
+    out = []
+    for name in config["stft_window"].split("+"):
+        try:
+            F.stft_window(name, 8)
+        except ValueError as err:
+            out.append(f"stft_window={config['stft_window']!r}: {err}")
+    return out
+
+
+@register_frontend(
+    "adastft", label=_adastft_label, features=("mel", "spec"),
+    description="Ada-STFT: STFT with a learnable window (and optionally learnable DFT kernels)",
+    initial_window=lambda c, rate: 1000.0 * c["n_fft"] / rate, problems=_adastft_problems,
+    drift=("window_mse", "kernel_change"),
+    defaults={
+        "n_fft": 1024,                # adastft: DFT size = window length, samples
+        "stft_window": "hann",        # adastft: scipy.signal window name; "hann+hamming+blackman" = one channel each
+        "learn_window": True,         # adastft: learn the window coefficients
+        "learn_kernels": False,       # adastft: learn the complex DFT kernels
+    })
+def build_adastft(config: dict, feature: str, n_points: int, sample_rate: int | None) -> nn.Module:
+    """:class:`AdaSTFT`, or :class:`AdaSTFTStack` for ``stft_window`` names joined by ``+``; mel bands for
+    ``feature="mel"``, the magnitude spectrogram for ``"spec"``."""
+    kwargs = dict(sample_rate=sample_rate, n_fft=config["n_fft"], hop_length=config["hop_length"],
+                  learn_window=config["learn_window"], learn_kernels=config["learn_kernels"],
+                  n_mels=config["n_mels"] if feature == "mel" else None, log=config["compression"] == "log")
+    windows = config["stft_window"].split("+")
+    if len(windows) > 1:
+        return AdaSTFTStack(windows=tuple(windows), **kwargs)
+    return AdaSTFT(window=windows[0], **kwargs)

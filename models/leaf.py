@@ -18,6 +18,7 @@ from torch import nn
 from models import frontend_functional as FF
 from models import leaf_functional as LF
 from models.pcen import LogTBN, PCEN
+from models.registry import register_frontend
 
 LEAF_COMPRESSIONS = ("pcen", "log_tbn", "log_tbn_median")  # config["leaf_compression"]: sPCEN or EfficientLEAF's LogTBN
 SIGMA_MIN = 4 * LF.FWHM_Z  # samples: LEAF's lower bandwidth bound (FWHM of at most a quarter of the rate)
@@ -142,3 +143,47 @@ class Leaf(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.compression(self.filterbank(x))
+
+
+# leaf_compression -> the label's suffix (sPCEN, the default: none)
+LEAF_COMPRESSION_NAMES = {"pcen": "", "log_tbn": " (log+TBN)", "log_tbn_median": " (log+TBN, median)"}
+LEAF_DRIFT = ("center_change", "bandwidth_change", "pool_width_change")
+
+
+@register_frontend(
+    "leaf", label=lambda c: "LEAF" + LEAF_COMPRESSION_NAMES[c["leaf_compression"]], window_key="leaf_window_ms",
+    own_compression=True, drift=LEAF_DRIFT,
+    description="LEAF: learnable Gabor filters, Gaussian lowpass pooling and sPCEN",
+    defaults={
+        "leaf_compression": "pcen",   # leaf/efficientleaf: pcen (sPCEN, log-space parameters) | log_tbn: EfficientLEAF's log(1 + 10^a x), a per band, then temporal batch norm | log_tbn_median: the same less each band's temporal median
+        "leaf_window_ms": 25.0,       # leaf/efficientleaf: Gabor filter and pooling window, ms (odd number of samples; LEAF: 25)
+    })
+def build_leaf(config: dict, feature: str, n_points: int, sample_rate: int | None) -> nn.Module:
+    """LEAF: ``n_mels`` Gabor filters of ``leaf_window_ms`` at the full rate, pooling every ``hop_length``, then
+    ``leaf_compression`` (sPCEN by default)."""
+    return Leaf(sample_rate, n_filters=config["n_mels"], window_ms=config["leaf_window_ms"],
+                hop_length=config["hop_length"], compression=config["leaf_compression"])
+
+
+def _efficientleaf_problems(config: dict, sample_rate: int | None, n_points: int) -> list[str]:
+    """At most one filter group per filter."""
+    if config["efficientleaf_groups"] > config["n_mels"]:
+        return [f"efficientleaf_groups={config['efficientleaf_groups']!r}: more groups than the "
+                f"n_mels={config['n_mels']} filters; use at most {config['n_mels']}"]
+    return []
+
+
+@register_frontend(
+    "efficientleaf", label=lambda c: "EfficientLEAF" + LEAF_COMPRESSION_NAMES[c["leaf_compression"]],
+    window_key="leaf_window_ms", own_compression=True, drift=LEAF_DRIFT, problems=_efficientleaf_problems,
+    description="EfficientLEAF: LEAF's filters in groups of strided convolutions",
+    defaults={
+        "efficientleaf_groups": 8,    # efficientleaf: filter groups, each one strided convolution (EfficientLEAF "8G-opt": 8)
+        "efficientleaf_stride_factor": 16.0,  # efficientleaf: a group's convolution stride, samples, is at most this times pi / its highest centre frequency (rad/sample); 1 = Nyquist (EfficientLEAF "opt": 16)
+    })
+def build_efficientleaf(config: dict, feature: str, n_points: int, sample_rate: int | None) -> nn.Module:
+    """EfficientLEAF: LEAF's filters in ``efficientleaf_groups`` groups, each a strided convolution
+    (``efficientleaf_stride_factor``), then ``leaf_compression`` (sPCEN by default)."""
+    return Leaf(sample_rate, n_filters=config["n_mels"], window_ms=config["leaf_window_ms"],
+                hop_length=config["hop_length"], n_groups=config["efficientleaf_groups"],
+                stride_factor=config["efficientleaf_stride_factor"], compression=config["leaf_compression"])

@@ -15,6 +15,7 @@ import math
 import torch
 from torch import nn
 
+from models import interface
 from models import leaf_functional as LF
 
 PCEN_PARAMS = ("s", "alpha", "delta", "r")
@@ -81,8 +82,18 @@ class PCENCompressed(nn.Module):
         self.frontend, self.pcen = frontend, PCEN(n_bands, **pcen_kwargs)
 
     def drift(self) -> dict[str, float]:
-        inner = self.frontend.drift() if hasattr(self.frontend, "drift") else {}
-        return {**inner, **self.pcen.drift()}
+        return {**interface.drift(self.frontend), **self.pcen.drift()}
+
+    def learning_rate_groups(self, config: dict) -> list[tuple[list[nn.Parameter], float]]:
+        """The front-end's own groups, then PCEN's parameters (see :mod:`models.interface`)."""
+        return (interface.learning_rate_groups(self.frontend, config)
+                + interface.default_learning_rate_groups(self.pcen.parameters(), config))
+
+    def after_step(self) -> None:
+        interface.after_step(self.frontend)
+
+    def epoch_metrics(self, sample_rate: int | None) -> dict[str, float]:
+        return interface.epoch_metrics(self.frontend, sample_rate)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.pcen(self.frontend(x))

@@ -13,6 +13,7 @@ from torch import nn
 
 from models import frontend_functional as FF
 from models import functional as F
+from models.registry import register_frontend
 
 
 class SincNet(nn.Module):
@@ -94,3 +95,16 @@ class SincNet(nn.Module):
         # the full-rate filter outputs, (batch, n_filters, time), are bounded by recomputing them chunk by chunk
         energy = FF.checkpointed_over_batch(band_energy, x, len(filters) * x.shape[-1], self.max_batch_elements)
         return torch.log(energy + F.LOG_EPS) if self.log else energy
+
+
+@register_frontend(
+    "sincnet", label=lambda c: "SincNet", window_key="sinc_window_ms", drift=("sinc_low_change", "sinc_band_change"),
+    description="SincNet: n_mels learnable sinc band-pass filters (low cut-off and bandwidth in Hz)",
+    defaults={
+        "sinc_window_ms": 16.0,       # sincnet: band-pass filter length, ms (rounded to an odd number of taps; SincNet: 251 taps at 16 kHz)
+    })
+def build_sincnet(config: dict, feature: str, n_points: int, sample_rate: int | None) -> nn.Module:
+    """SincNet: ``n_mels`` sinc band-pass filters of ``sinc_window_ms`` (odd taps), energy every ``hop_length``."""
+    kernel_size = int(round(config["sinc_window_ms"] * sample_rate / 1000)) // 2 * 2 + 1
+    return SincNet(sample_rate, n_filters=config["n_mels"], kernel_size=kernel_size,
+                   hop_length=config["hop_length"], log=config["compression"] == "log")

@@ -14,6 +14,7 @@ from torch import nn
 from models import frontend_functional as FF
 from models import functional as F
 from models.frontends import checked_filterbank
+from models.registry import register_frontend
 
 
 class TrainableMel(nn.Module):
@@ -62,3 +63,12 @@ class TrainableMel(nn.Module):
             x = x - x.mean(dim=-1, keepdim=True)
         mel = F.apply_filterbank(self.spectrogram(x), self.effective_filterbank())
         return torch.log(mel + F.LOG_EPS) if self.log else mel
+
+
+@register_frontend(
+    "trainable_mel", label=lambda c: "trainable mel", window_key="fixed_win_ms", drift=("filterbank_change",),
+    description="a Hann STFT (fixed_win_ms) with a learnable mel filterbank")
+def build_trainable_mel(config: dict, feature: str, n_points: int, sample_rate: int | None) -> nn.Module:
+    """FixedMel's Hann STFT (``fixed_win_ms``, declared by ``torchaudio_mel``) with a learnable mel filterbank."""
+    return TrainableMel(sample_rate, win_ms=config["fixed_win_ms"], hop_length=config["hop_length"],
+                        n_mels=config["n_mels"], log=config["compression"] == "log")

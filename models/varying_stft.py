@@ -16,6 +16,8 @@ from torch import nn
 from models import frontend_functional as FF
 from models import functional as F
 from models.frontends import checked_filterbank
+from models.frontends import gaussian_window_ms
+from models.registry import register_frontend
 
 VARIATIONS = ("none", "time", "frequency", "time_frequency")
 
@@ -82,3 +84,43 @@ class VaryingSTFTMel(nn.Module):
         power = FF.varying_power_stft(x, self.lambd(), self.n_fft, self.hop_length, self.kernels)
         mel = F.apply_filterbank(power, self.fb)
         return torch.log(mel + F.LOG_EPS) if self.log else mel
+
+
+def _dstft_problems(config: dict, sample_rate: int | None, n_points: int) -> list[str]:
+    """The initial width between the floor ``min_lambd`` and the ceiling ``dstft_max_window_ms`` (``None``:
+    twice the initial width)."""
+    init = config["init_lambd"] if config["init_window_ms"] is None else F.ms_to_lambd(config["init_window_ms"],
+                                                                                        sample_rate)
+    floor = config["min_lambd"]
+    ceiling = 2 * init if config["dstft_max_window_ms"] is None else F.ms_to_lambd(config["dstft_max_window_ms"],
+                                                                                   sample_rate)
+    if floor <= init <= ceiling:
+        return []
+    limits = "min_lambd to dstft_max_window_ms"
+    if config["init_window_ms"] is None:
+        return [f"init_lambd={config['init_lambd']!r}: outside [{floor:g}, {ceiling:g}] samples ({limits}); "
+                "choose a lambda inside"]
+    return [f"init_window_ms={config['init_window_ms']!r}: outside [{F.lambd_to_ms(floor, sample_rate):g}, "
+            f"{F.lambd_to_ms(ceiling, sample_rate):g}] ms at {sample_rate} Hz ({limits}); choose a window inside"]
+
+
+@register_frontend(
+    "dstft", label=lambda c: "DSTFT", initial_window=gaussian_window_ms, problems=_dstft_problems,
+    drift=("window_length_change",),
+    description="DSTFT: Gaussian-window STFT whose width is learned per frame and/or per bin, then mel bands",
+    defaults={
+        "dstft_variation": "time",    # dstft: the Gaussian window width varies per frame (time) | per FFT bin (frequency) | both (time_frequency) | none (one width); starts at init_window_ms (6 lambda, ms) or init_lambd
+        "dstft_max_window_ms": None,  # dstft: ceiling on every window 6 lambda, ms, fixing n_fft = next power of two (None: twice the initial window)
+    })
+def build_dstft(config: dict, feature: str, n_points: int, sample_rate: int | None) -> nn.Module:
+    """Gaussian-window STFT whose width varies per ``dstft_variation``: initial width ``init_window_ms``
+    (6 lambda, ms) or ``init_lambd`` (samples), floor ``min_lambd`` (samples), ceiling
+    ``dstft_max_window_ms`` (6 lambda, ms; ``None``: twice the initial width)."""
+    init_lambd = config["init_lambd"]
+    if config["init_window_ms"] is not None:
+        init_lambd = F.ms_to_lambd(config["init_window_ms"], sample_rate)
+    max_ms = config["dstft_max_window_ms"]
+    return VaryingSTFTMel(sample_rate, n_points, init_lambd, hop_length=config["hop_length"],
+                          n_mels=config["n_mels"], variation=config["dstft_variation"], min_lambd=config["min_lambd"],
+                          max_lambd=None if max_ms is None else F.ms_to_lambd(max_ms, sample_rate),
+                          log=config["compression"] == "log")

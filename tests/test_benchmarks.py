@@ -32,12 +32,12 @@ def test_frontend_bench_covers_the_registry(root):
     ``fails``) in both tables, at a tiny size (three of them: every case that builds is a process of its own)."""
     import importlib.util
 
-    from models.classifiers import FRONTEND_BUILDERS
+    from models.registry import list_frontends
 
     spec = importlib.util.spec_from_file_location("bench_frontend", root / "benchmarks/bench_frontend.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    assert module.FRONTEND_BUILDERS is FRONTEND_BUILDERS  # --frontends defaults to list(FRONTEND_BUILDERS)
+    assert module.parser().parse_args([]).frontends == list(list_frontends())  # --frontends defaults to the registry
     named = ["gaussian", "torchaudio_mel", "efficientleaf"]
     out = bench(root, "bench_frontend.py", "--settings", "fsdd", "synthetic", "--windows_ms", "10", "--repeats", "1",
                 "--max_batch_elements", "1000",  # EfficientLEAF filters in checkpointed chunks of the batch

@@ -20,7 +20,7 @@ from models.classifiers import build_model
 from models.frontends import GaussianSpectrogram
 from training import trial
 from training.config import resolve_config
-from training.loop import evaluate, make_optimizer, make_scheduler, seed_everything, set_window_training, train_epoch
+from training.loop import evaluate, make_optimizer, make_scheduler, seed_everything, train_epoch
 from training.trial import CheckpointClock, _load_checkpoint, _save_checkpoint, run_trial, select_device
 
 
@@ -276,7 +276,7 @@ def test_training_steps_read_nothing_back(window_mode, freeze):
                           "hop_length": 1 if window_mode == "full" else 4})
     model = build_model(cfg, 32, 3)  # short signals: a full window is 32 samples (n_fft 64)
     opt = make_optimizer(model, cfg)
-    assert set_window_training(model, cfg, epoch=0 if freeze == "tf_warmup_epochs" else 1) == (freeze is None)
+    assert model.set_frontend_training(cfg, epoch=0 if freeze == "tf_warmup_epochs" else 1) == (freeze is None)
     gen, cpu = torch.Generator().manual_seed(0), torch.device("cpu")
     reads = {}
     for n in (8, 64):  # 2 and 16 steps of 4

@@ -6,7 +6,7 @@ import math
 import pytest
 
 import search_spaces
-from models.classifiers import FRONTENDS
+from models.registry import FRONTENDS
 from tests.fixtures import make_fsdd
 from tests.independent import assert_tables, frontend_label, read_trials
 from tests.inprocess import main_py, produce_figures

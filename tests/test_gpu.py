@@ -164,14 +164,14 @@ def test_training_steps_do_not_wait_for_the_gpu(window_mode, freeze):
     host reads on the CPU.)"""
     from models.classifiers import build_model
     from training.config import resolve_config
-    from training.loop import evaluate, make_optimizer, set_window_training, train_epoch
+    from training.loop import evaluate, make_optimizer, train_epoch
 
     cfg = resolve_config({"model_name": "conv_net", "window_mode": window_mode, "tf_warmup_epochs": 1,
                           "trainable": freeze != "trainable=False", "init_lambd": 6.38,
                           "hop_length": 1 if window_mode == "full" else 4})
     model = build_model(cfg, 128, 3).to(CUDA)
     opt = make_optimizer(model, cfg)
-    assert set_window_training(model, cfg, epoch=0 if freeze == "tf_warmup_epochs" else 1) == (freeze is None)
+    assert model.set_frontend_training(cfg, epoch=0 if freeze == "tf_warmup_epochs" else 1) == (freeze is None)
     gen = torch.Generator().manual_seed(0)
     counts = {}
     for n in (64, 512):  # 2 and 16 steps of 32

@@ -53,7 +53,7 @@ def test_every_frontend_feeds_resnet(variant):
     if variant.get("stft_window", "").count("+"):
         assert isinstance(model.frontend, AdaSTFTStack) and spec.shape[1] == 3
     drift = model.frontend_drift()
-    assert math.isnan(drift["window_mse"]) == (variant["frontend"] != "adastft")
+    assert ("window_mse" in drift) == (variant["frontend"] == "adastft")  # each front-end reports its own
 
 
 def test_standardize_and_specaugment_in_training_only():

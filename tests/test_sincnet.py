@@ -103,6 +103,6 @@ def test_build_model_trains_on_fsdd_shapes(compression):
     assert set(model.frontend_drift()) >= {"sinc_low_change", "sinc_band_change"}
 
 
-def test_spec_model_is_refused():
-    with pytest.raises(ValueError, match="needs a mel model"):
-        build_model(resolve_config({"frontend": "sincnet", "model_name": "linear_net"}), 5500, 10, 8000)
+def test_spec_feature_is_refused():
+    with pytest.raises(ValueError, match="gives mel"):
+        build_model(resolve_config({"frontend": "sincnet", "model_name": "linear_net", "feature": "spec"}), 5500, 10, 8000)

@@ -117,9 +117,16 @@ def test_mel_linear_net_dropout_active_in_training():
     assert not torch.allclose(model(x)[0], model(x)[0])
 
 
-def test_fixed_mel_needs_mel_model():
-    with pytest.raises(ValueError, match="needs a mel model"):
-        build_model(resolve_config({"model_name": "linear_net", "frontend": "torchaudio_mel"}), 128, 3, 8000)
+def test_a_spec_head_takes_a_mel_frontend():
+    """A head takes whatever its front-end gives: ``linear_net`` (meant for DSPEC) on the fixed mel reads its
+    64 bands; asking for the FFT bins (``feature="spec"``) of a mel-only front-end is refused."""
+    model = build_model(resolve_config({"model_name": "linear_net", "frontend": "torchaudio_mel", "hop_length": 80}),
+                        5500, 3, 8000)
+    _, spec = model(torch.randn(1, 5500))
+    assert spec.shape == (1, 64, 5500 // 80 + 1) and model.head[-1].in_features == 64 * (5500 // 80 + 1)
+    with pytest.raises(ValueError, match="gives mel"):
+        build_model(resolve_config({"model_name": "linear_net", "frontend": "torchaudio_mel", "feature": "spec"}),
+                    5500, 3, 8000)
 
 
 def test_min_lambd_floor_from_config():

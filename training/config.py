@@ -1,41 +1,28 @@
-"""Every key a trial config may hold, with its default. Unknown keys fail loudly."""
+"""Every key a trial config may hold, with its default. Unknown keys fail loudly.
+
+The keys below are the ones every trial reads; each front-end's own keys and defaults come from its
+record (``models.registry``: ``Frontend.defaults``), so a new front-end declares its keys in its own module.
+"""
 from __future__ import annotations
 
 import difflib
 
-DEFAULTS = {
+import models  # noqa: F401 - fills the front-end registry
+from models.registry import frontend_defaults
+
+COMMON = {
     # experiment
-    "dataset_name": "time_frequency",  # corpus: see corpora.CORPORA (time_frequency | audio_mnist | gtzan | fma | esc50 | audiomnist60)
+    "dataset_name": "time_frequency",  # a registered corpus (python main.py --list; corpora.registry)
     "seed": 0,                         # seeds Python, NumPy, torch and the data
     "split_seed": None,                # seeds the train/valid/test split: None = ``seed`` (a new split per repetition) | an int: one split for every repetition (the DMEL code's: 0, the paper grids')
     # model
-    "model_name": "linear_net",        # see models.classifiers.MODELS
-    "frontend": "gaussian",            # gaussian (DSPEC/DMEL) | torchaudio_mel (fixed Hann) | sincnet | trainable_mel | dstft (mel models)
-    "trainable": True,                 # learn lambda; False = fixed-resolution baseline
-    "init_lambd": 6.38,                # initial window std, samples
-    "init_window_ms": None,            # initial window length 6 lambda in ms (overrides init_lambd; needs audio)
-    "min_lambd": 0.5,                  # floor for lambda, samples (the ceiling is the signal length)
-    "min_window_ms": None,             # floor for the DMEL window 6 lambda, ms (None: min_lambd only; the higher floor wins)
-    "lambd_param": "abs",              # abs: lambda = |parameter| in samples (the paper's) | log: lambda = exp(parameter), never 0; lr_tf is then per log unit (Adam ~ a factor exp(lr_tf) per step: use ~0.075, not 1)
-    "tf_warmup_epochs": 0,             # epochs, lambda frozen at the start while the classifier trains (0 = off)
-    "window_mode": "full",             # full | optimized
-    "normalize_window": False,         # False: Gaussian window of peak 1, as every grid of the DMEL paper (normalize_window: False); True: unit energy
+    "model_name": "linear_net",        # the head: see models.classifiers.MODELS
+    "frontend": "gaussian",            # a registered front-end (python main.py --list); its own keys are in its record (models.registry)
+    "feature": None,                   # what the front-end gives the head: None = the head's (model_name) when the front-end can | spec | mel
+    "tf_warmup_epochs": 0,             # epochs, the front-end's learnable parameters frozen at the start while the classifier trains (0 = off)
     "hop_length": 1,                   # samples
     "n_mels": 64,
-    "fixed_win_ms": 25.0,              # torchaudio_mel and trainable_mel Hann window, ms
-    "top_db": None,                    # torchaudio_mel: None = log(. + 1e-10); a number = dB floored top_db below the max
-    "n_fft": 1024,                     # adastft: DFT size = window length, samples
-    "stft_window": "hann",             # adastft: scipy.signal window name; "hann+hamming+blackman" = one channel each
-    "learn_window": True,              # adastft: learn the window coefficients
-    "learn_kernels": False,            # adastft: learn the complex DFT kernels
-    "sinc_window_ms": 16.0,            # sincnet: band-pass filter length, ms (rounded to an odd number of taps; SincNet: 251 taps at 16 kHz)
-    "dstft_variation": "time",         # dstft: the Gaussian window width varies per frame (time) | per FFT bin (frequency) | both (time_frequency) | none (one width); starts at init_window_ms (6 lambda, ms) or init_lambd
-    "dstft_max_window_ms": None,       # dstft: ceiling on every window 6 lambda, ms, fixing n_fft = next power of two (None: twice the initial window)
     "compression": "log",              # log: each front-end's own log (today's) | pcen: learnable PCEN (log-space per-band s, alpha, delta, r) on its energies; not for leaf/efficientleaf (they end in sPCEN)
-    "leaf_compression": "pcen",        # leaf/efficientleaf: pcen (sPCEN, log-space parameters) | log_tbn: EfficientLEAF's log(1 + 10^a x), a per band, then temporal batch norm | log_tbn_median: the same less each band's temporal median
-    "leaf_window_ms": 25.0,            # leaf/efficientleaf: Gabor filter and pooling window, ms (odd number of samples; LEAF: 25)
-    "efficientleaf_groups": 8,         # efficientleaf: filter groups, each one strided convolution (EfficientLEAF "8G-opt": 8)
-    "efficientleaf_stride_factor": 16.0,  # efficientleaf: a group's convolution stride, samples, is at most this times pi / its highest centre frequency (rad/sample); 1 = Nyquist (EfficientLEAF "opt": 16)
     "standardize": False,              # standardise each example's front-end output (zero mean, unit std)
     "specaugment_freq": 0,             # SpecAugment: widest frequency mask, bins (0 = off); training only
     "specaugment_time": 0,             # SpecAugment: widest time mask, frames (0 = off); training only
@@ -46,7 +33,8 @@ DEFAULTS = {
     "lr_gamma": 1.0,                   # exponential learning-rate decay per epoch (1 = constant)
     "augment_waveform": False,         # random gain, coloured noise and delay on training waveforms
     "lr_model": 1e-3,
-    "lr_tf": 1.0,                      # learning rate of lambda
+    "lr_tf": 1.0,                      # learning rate of lambda (DMEL/DSPEC's window)
+    "lr_frontend": None,               # learning rate of every other learnable front-end's parameters (None: lr_model, with the head)
     "loss": "ce",                      # ce: softmax cross-entropy | bce: sigmoid + binary cross-entropy on one-hot labels (mean over classes; the DMEL code's CNN6)
     "batch_size": 128,
     "max_epochs": 100,
@@ -57,7 +45,6 @@ DEFAULTS = {
     "device": "auto",                  # auto: CUDA exactly when Ray assigned the trial a GPU | cpu | cuda
     "deterministic": True,             # deterministic kernels (bit-exact resume); False lets cuDNN pick the fastest
     "amp": False,                      # bf16 autocast for the classifier head (the front-end stays float32)
-    "max_window_ms": None,             # ceiling on the DMEL window 6 lambda, ms (None: the clip length)
     # segments: a clip is cut into split_parts equal segments (or segments of segment_seconds)
     "split_parts": 1,
     "segment_seconds": None,           # s; when set, split_parts = clip_seconds / segment_seconds
@@ -81,6 +68,7 @@ DEFAULTS = {
     "cache_dir": None,                 # decoded-audio cache; None = <project>/cache
     "decode_workers": None,            # processes decoding audio into the cache; None = all cores
 }
+DEFAULTS = {**COMMON, **frontend_defaults()}
 
 
 def is_variant(key: str) -> bool:

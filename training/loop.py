@@ -65,27 +65,11 @@ def classification_loss(logits: torch.Tensor, y: torch.Tensor, kind: str = "ce",
     raise ValueError(f"unknown loss {kind!r}; choose one of {LOSSES}")
 
 
-def set_window_training(model: Classifier, config: dict, epoch: int) -> bool:
-    """Freeze the learnable window for the first ``tf_warmup_epochs`` epochs of a ``trainable`` run
-    and release it afterwards; returns whether lambda trains in ``epoch`` (0-based). A frozen
-    parameter gets no gradient, so the optimizer leaves it (and its Adam moments) untouched."""
-    layer = model.gaussian_spectrogram()
-    if layer is None:
-        return False
-    train = bool(config["trainable"]) and epoch >= config["tf_warmup_epochs"]
-    layer.window_parameter.requires_grad_(train)
-    return train
-
-
 def make_optimizer(model: Classifier, config: dict) -> torch.optim.Optimizer:
-    """Two parameter groups: the window width at ``lr_tf``, everything else at ``lr_model``."""
-    layer = model.gaussian_spectrogram()
-    tf_params = [p for p in ([layer.window_parameter] if layer is not None else []) if p.requires_grad]
-    tf_ids = {id(p) for p in tf_params}
-    model_params = [p for p in model.parameters() if p.requires_grad and id(p) not in tf_ids]
-    groups = [{"params": model_params, "lr": config["lr_model"]}]
-    if tf_params:
-        groups.append({"params": tf_params, "lr": config["lr_tf"]})
+    """``optimizer_name`` over the model's parameter groups (:meth:`Classifier.learning_rate_groups`):
+    everything at ``lr_model`` except what the front-end trains at a rate of its own (DMEL's lambda at
+    ``lr_tf``; any learnable front-end at ``lr_frontend`` when that is set)."""
+    groups = model.learning_rate_groups(config)
     name = config["optimizer_name"]
     decay = config["weight_decay"]
     if name == "sgd":
@@ -113,10 +97,10 @@ def train_epoch(model: Classifier, opt: torch.optim.Optimizer, x: torch.Tensor |
     :func:`classification_loss`.
 
     The step never waits for the device: the loss is summed on the device and read once at the
-    end. (A trainable ``optimized``-mode window reads lambda back once per step to size its FFT.)
+    end. (A front-end's ``after_step`` may read back: a trainable ``optimized``-mode DMEL window reads lambda
+    once per step to size its FFT.)
     """
     model.train()
-    layer = model.gaussian_spectrogram()
     n_points = x.shape[-1]
     length = length or n_points
     clips, offsets = train_plan(len(y), n_points, length, mode, generator)
@@ -134,8 +118,7 @@ def train_epoch(model: Classifier, opt: torch.optim.Optimizer, x: torch.Tensor |
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        if layer is not None:
-            layer.project_()
+        model.after_step()
         total += loss.detach().double() * len(yb)
     return float(total) / len(clips)
 

@@ -36,8 +36,7 @@ from models.classifiers import build_model
 from models.functional import lambd_to_ms
 from training.augment import build_waveform_augment
 from training.config import resolve_config
-from training.loop import LOSSES, evaluate, make_optimizer, make_scheduler, seed_everything, set_window_training, \
-    train_epoch
+from training.loop import LOSSES, evaluate, make_optimizer, make_scheduler, seed_everything, train_epoch
 from training.metrics import class_metrics, confusion_table
 from training.provenance import code_version
 from training.segments import n_segments
@@ -122,11 +121,6 @@ def _check_data_dir(cfg: dict) -> None:
                                 "needs the data at the same absolute path (or on a shared filesystem)")
 
 
-def _lambd(model) -> float:
-    layer = model.gaussian_spectrogram()
-    return float(layer.effective_lambd().detach()) if layer is not None else math.nan
-
-
 class CheckpointClock:
     """When a resume checkpoint is due: every ``every`` epochs (``None``: never by count) or once
     ``minutes`` have passed since the last one (``None``: never by time), whichever comes first,
@@ -178,11 +172,12 @@ def run_trial(config: dict, report: Report, restore_dir: str | None = None) -> d
     gen = torch.Generator().manual_seed(cfg["seed"])
     st = {"epoch": 0, "best_valid_loss": math.inf, "best_valid_acc": 0.0, "best_valid_acc_vote": 0.0,
           "best_valid_acc_segment": 0.0, "best_epoch": -1,
-          "best_lambd": _lambd(model), "epochs_since_best": 0}
+          "best_frontend": model.frontend_metrics(data.sample_rate), "epochs_since_best": 0}
     best_weights = _copy_weights(model)
 
     if restore_dir is not None:
         st, best_weights = _load_checkpoint(Path(restore_dir), model, opt, sched, gen, device)
+        st.setdefault("best_frontend", _older_best_frontend(st, data.sample_rate))
     clock = CheckpointClock(cfg["checkpoint_every"], cfg["checkpoint_minutes"], st["epoch"])
 
     sample_rate = data.sample_rate
@@ -191,17 +186,16 @@ def run_trial(config: dict, report: Report, restore_dir: str | None = None) -> d
     metrics: dict = {}
     for epoch in range(st["epoch"], cfg["max_epochs"]):
         lr = opt.param_groups[0]["lr"]
-        set_window_training(model, cfg, epoch)  # lambda frozen during the first tf_warmup_epochs
+        model.set_frontend_training(cfg, epoch)  # frozen during the first tf_warmup_epochs
         loss = train_epoch(model, opt, data.x_train, data.y_train, cfg["batch_size"], gen, device, length,
                            cfg["train_segments"], augment, cfg["loss"])
         sched.step()
         valid = evaluate(model, data.x_valid, data.y_valid, cfg["batch_size"], device, length, cfg["loss"])
-        lambd = _lambd(model)
+        frontend_metrics = model.frontend_metrics(sample_rate)
         if valid.loss < st["best_valid_loss"]:
             st.update(best_valid_loss=valid.loss, best_valid_acc=valid.accuracy,
                       best_valid_acc_vote=valid.accuracy_vote, best_valid_acc_segment=valid.accuracy_segment,
-                      best_epoch=epoch,
-                      best_lambd=lambd, epochs_since_best=0)
+                      best_epoch=epoch, best_frontend=frontend_metrics, epochs_since_best=0)
             best_weights = _copy_weights(model)
         else:
             st["epochs_since_best"] += 1
@@ -214,12 +208,10 @@ def run_trial(config: dict, report: Report, restore_dir: str | None = None) -> d
                    "best_valid_acc_vote": st.get("best_valid_acc_vote", math.nan),
                    "best_valid_acc_segment": st.get("best_valid_acc_segment", math.nan),
                    "code_version": code_version(),
-                   "best_epoch": st["best_epoch"], "lambd_est": lambd, "best_lambd_est": st["best_lambd"],
+                   "best_epoch": st["best_epoch"], **frontend_metrics,
+                   **{f"best_{k}": v for k, v in st["best_frontend"].items()},
                    **{f"frontend_{k}": v for k, v in model.frontend_drift().items()},
                    "done": done, **where, **test_placeholders}  # fixed schema for progress.csv
-        if sample_rate:
-            metrics["lambd_ms"] = lambd_to_ms(lambd, sample_rate)
-            metrics["best_lambd_ms"] = lambd_to_ms(st["best_lambd"], sample_rate)
         metrics.update({f"n_{k}": v for k, v in data.info.items()})
         if done:
             metrics.update(_final_test(model, best_weights, data, cfg, device, length))
@@ -234,6 +226,15 @@ def run_trial(config: dict, report: Report, restore_dir: str | None = None) -> d
         if done:
             break
     return metrics
+
+
+def _older_best_frontend(st: dict, sample_rate: int | None) -> dict:
+    """The best epoch's front-end metrics of a checkpoint written before they were kept per front-end
+    (it kept DMEL's lambda as ``best_lambd``, NaN for the others)."""
+    lambd = st.pop("best_lambd", math.nan)
+    if math.isnan(lambd):
+        return {}
+    return {"lambd_est": lambd, **({"lambd_ms": lambd_to_ms(lambd, sample_rate)} if sample_rate else {})}
 
 
 def _copy_weights(model) -> dict:

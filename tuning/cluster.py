@@ -153,14 +153,14 @@ def prepare_on_nodes(configs: list[dict], resources: dict) -> tuple[list[str], l
     import ray
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-    from corpora import CACHE_KEYS, DEFAULT_DATA_DIRS
+    from corpora import get_corpus
 
     needed, seen = [], set()
     for config in configs:  # corpora read from disk; one config per distinct data setting is enough
-        if config["dataset_name"] not in DEFAULT_DATA_DIRS or not config.get("data_dir"):
+        corpus = get_corpus(config["dataset_name"])
+        if not corpus.reads_disk or not config.get("data_dir"):
             continue
-        key = (config["dataset_name"], config.get("data_dir"),
-               *(str(config.get(k)) for k in CACHE_KEYS.get(config["dataset_name"], ())))
+        key = (config["dataset_name"], config.get("data_dir"), *(str(config.get(k)) for k in corpus.cache_keys or ()))
         if key not in seen:
             seen.add(key)
             needed.append(config)

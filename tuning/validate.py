@@ -19,22 +19,23 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import importlib
 import math
 import os
+import sys
 import urllib.parse
 from pathlib import Path
 
 from ray.tune.search.sample import Categorical, Domain
 
-from corpora import CACHE_KEYS, CORPORA, DOWNLOAD_HINTS
+from corpora import CORPORA, get_corpus
 from corpora.audio_cache import PADDINGS
 from corpora.fma import SUBSETS as FMA_SUBSETS
 from corpora.splits import random_split_indices
 from corpora.synthetic import NOISE_KINDS
-from models.classifiers import COMPRESSIONS, FRONTENDS, MODELS
+from models.classifiers import COMPRESSIONS, MODELS
 from models.frontends import LAMBD_PARAMS
-from models.functional import WINDOW_MODES, lambd_to_ms, ms_to_lambd, stft_window
+from models.functional import WINDOW_MODES
+from models.registry import FEATURES, FRONTENDS, get_frontend
 from models.leaf import LEAF_COMPRESSIONS
 from models.varying_stft import VARIATIONS
 from training.config import DEFAULTS
@@ -96,7 +97,7 @@ RANGES = {
     "specaugment_time": NON_NEGATIVE_COUNT,
     # training
     "momentum": Range(0, 1, open_high=True), "weight_decay": NON_NEGATIVE, "lr_gamma": NON_NEGATIVE,
-    "lr_model": NON_NEGATIVE, "lr_tf": NON_NEGATIVE, "batch_size": COUNT, "max_epochs": COUNT, "patience": COUNT,
+    "lr_model": NON_NEGATIVE, "lr_tf": NON_NEGATIVE, "lr_frontend": Range(0, optional=True), "batch_size": COUNT, "max_epochs": COUNT, "patience": COUNT,
     "checkpoint_every": MAYBE_COUNT, "checkpoint_minutes": Range(0, optional=True),
     # segments, synthetic data, audio data
     "split_parts": COUNT, "segment_seconds": MAYBE_POSITIVE, "n_samples": COUNT, "n_points": COUNT,
@@ -106,7 +107,8 @@ RANGES = {
 }
 # enumerated keys -> their names, from the registries that act on them
 CHOICES = {
-    "dataset_name": tuple(sorted(CORPORA)), "model_name": tuple(sorted(MODELS)), "frontend": FRONTENDS,
+    "dataset_name": tuple(sorted(CORPORA)), "model_name": tuple(sorted(MODELS)), "frontend": FRONTENDS.names(),
+    "feature": (None, *FEATURES),
     "optimizer_name": OPTIMIZERS, "window_mode": WINDOW_MODES, "loss": LOSSES, "lambd_param": LAMBD_PARAMS,
     "compression": COMPRESSIONS, "leaf_compression": LEAF_COMPRESSIONS, "dstft_variation": VARIATIONS,
     "noise_kind": NOISE_KINDS, "train_segments": TRAIN_SEGMENTS, "device": DEVICES, "fma_subset": FMA_SUBSETS,
@@ -116,10 +118,6 @@ FLAGS = tuple(k for k, v in DEFAULTS.items() if isinstance(v, bool))  # True or 
 # keys checked by what they name, not by a range or a list: protocol (the corpus's own list), stft_window
 # (scipy's window names), data_dir (main.py checks the folder), cache_dir (any folder; created when needed)
 OTHER_KEYS = ("protocol", "stft_window", "data_dir", "cache_dir")
-# the window keys in ms, on data without a sample rate -> what to give instead
-NO_RATE_FIXES = {"init_window_ms": "give init_lambd (samples; lambda = window / 6) instead",
-                 "min_window_ms": "give min_lambd (samples) instead",
-                 "max_window_ms": "leave it None (the ceiling is the signal length)"}
 
 
 def check_configs(configs: list[dict]) -> list[str]:
@@ -144,7 +142,7 @@ def check_config(config: dict) -> list[str]:
         n_segments(config)
     except ValueError as err:
         return [str(err)]
-    return [line for check in (_corpus_problems, _window_problems, _frontend_problems) for line in check(config)]
+    return [line for check in (_corpus_problems, _frontend_problems) for line in check(config)]
 
 
 def _not_one_of(key: str, value, choices) -> str:
@@ -155,13 +153,13 @@ def _not_one_of(key: str, value, choices) -> str:
 
 def _sample_rate(config: dict) -> int | None:
     """Hz of the config's audio; ``None`` for generated data (the corpora not read from disk)."""
-    return config["sample_rate"] if config["dataset_name"] in DOWNLOAD_HINTS else None
+    return config["sample_rate"] if get_corpus(config["dataset_name"]).has_sample_rate else None
 
 
 def _segment_samples(config: dict) -> int:
     """Samples of the model's input: a clip (``clip_seconds`` for the cached corpora, else ``n_points``)
     divided into its segments."""
-    if "clip_seconds" in CACHE_KEYS.get(config["dataset_name"], ()):
+    if "clip_seconds" in (get_corpus(config["dataset_name"]).cache_keys or ()):
         clip = round(config["clip_seconds"] * config["sample_rate"])
     else:
         clip = config["n_points"]
@@ -173,7 +171,7 @@ def _corpus_problems(config: dict) -> list[str]:
     (``SAMPLE_RATE``, FSDD), its folds (``N_FOLDS``, ESC-50), and, for generated data, three non-empty
     splits (``SPLIT_FRACTIONS`` of ``n_samples``)."""
     name = config["dataset_name"]
-    corpus = importlib.import_module(CORPORA[name])
+    corpus = sys.modules[get_corpus(name).load_splits.__module__]
     out = []
     protocols = getattr(corpus, "PROTOCOLS", None)
     if protocols is not None and config["protocol"] is not None and config["protocol"] not in protocols:
@@ -196,54 +194,15 @@ def _splits_filled(n: int, fractions: tuple[float, float, float]) -> bool:
     return all(len(part) for part in random_split_indices(n, fractions, 0))
 
 
-def _window_problems(config: dict) -> list[str]:
-    """The Gaussian windows (``gaussian``, ``dstft``): the ms keys need a sample rate, and the initial
-    window lies between its floor and its ceiling, as the front-ends require."""
-    frontend, rate = config["frontend"], _sample_rate(config)
-    if frontend not in ("gaussian", "dstft"):
-        return []
-    if rate is None:
-        in_ms = [f"{key}={config[key]!r}: {config['dataset_name']} has no sample rate; {fix}"
-                 for key, fix in NO_RATE_FIXES.items() if config[key] is not None]
-        if in_ms or frontend == "dstft":  # dstft needs audio (its builder says so)
-            return in_ms
-    init = config["init_lambd"] if config["init_window_ms"] is None else ms_to_lambd(config["init_window_ms"], rate)
-    if frontend == "dstft":  # VaryingSTFTMel: floor min_lambd, ceiling dstft_max_window_ms (None: twice the start)
-        floor, limits = config["min_lambd"], "min_lambd to dstft_max_window_ms"
-        ceiling = 2 * init if config["dstft_max_window_ms"] is None else \
-            ms_to_lambd(config["dstft_max_window_ms"], rate)
-    else:  # GaussianSpectrogram: the higher of the two floors, the lower of the two ceilings
-        samples = _segment_samples(config)
-        floor = config["min_lambd"] if config["min_window_ms"] is None else \
-            max(config["min_lambd"], ms_to_lambd(config["min_window_ms"], rate))
-        ceiling = samples if config["max_window_ms"] is None else \
-            min(samples, ms_to_lambd(config["max_window_ms"], rate))
-        limits = f"min_lambd/min_window_ms to the model's input of {samples} samples/max_window_ms"
-    if floor <= init <= ceiling:
-        return []
-    if config["init_window_ms"] is None:
-        return [f"init_lambd={config['init_lambd']!r}: outside [{floor:g}, {ceiling:g}] samples ({limits}); "
-                "choose a lambda inside"]
-    return [f"init_window_ms={config['init_window_ms']!r}: outside [{lambd_to_ms(floor, rate):g}, "
-            f"{lambd_to_ms(ceiling, rate):g}] ms at {rate} Hz ({limits}); choose a window inside"]
-
-
 def _frontend_problems(config: dict) -> list[str]:
-    """Settings one front-end reads: EfficientLEAF's groups (at most one per filter), Ada-STFT's windows
-    (parameter-free scipy window names joined by ``+``)."""
-    out = []
-    if config["frontend"] == "efficientleaf" and config["efficientleaf_groups"] > config["n_mels"]:
-        out.append(f"efficientleaf_groups={config['efficientleaf_groups']!r}: more groups than the "
-                   f"n_mels={config['n_mels']} filters; use at most {config['n_mels']}")
-    if config["frontend"] == "adastft":
-        if not isinstance(config["stft_window"], str):
-            return [f"stft_window={config['stft_window']!r}: must be a window name such as 'hann' or 'hann+hamming'"]
-        for name in config["stft_window"].split("+"):
-            try:
-                stft_window(name, 8)
-            except ValueError as err:
-                out.append(f"stft_window={config['stft_window']!r}: {err}")
-    return out
+    """What the front-end's record refuses (``Frontend.problems``): its window between floor and ceiling,
+    EfficientLEAF's groups, Ada-STFT's window names, ...; and a front-end that needs a sample rate on
+    data without one."""
+    record, rate = get_frontend(config["frontend"]), _sample_rate(config)
+    if record.needs_sample_rate and rate is None:
+        return [f"frontend={record.name!r}: {config['dataset_name']} has no sample rate, and this front-end's "
+                "filters are in Hz or ms; use gaussian (DSPEC) or a corpus of audio"]
+    return record.problems(config, rate, _segment_samples(config)) if record.problems else []
 
 
 def check_space(space: dict) -> list[str]:

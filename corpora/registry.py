@@ -1,0 +1,72 @@
+"""The corpus registry: one :class:`Corpus` record per ``dataset_name``, registered by its module.
+
+    from corpora.registry import Corpus, register_corpus
+    register_corpus(Corpus("esc50", load_splits, default_dir="data/esc50", ...))
+
+:mod:`corpora` imports every corpus module, so importing it fills the registry.
+"""
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from corpora.splits import Splits
+from registry import Registry
+
+CORPORA: Registry["Corpus"] = Registry("dataset_name", "a corpus registers itself with corpora.registry.register_corpus; "
+                                                       "see docs/extending.md")
+
+
+@dataclass(frozen=True)
+class Corpus:
+    """What the harness needs to know about one corpus.
+
+    Attributes:
+        name: the ``dataset_name`` config value.
+        load_splits: ``config -> Splits``: train/valid/test waveforms of one resolved config.
+        description: one line for ``main.py --list``.
+        reads_disk: the corpus is read from ``data_dir`` (``False``: generated, e.g. the synthetic pulses).
+        default_dir: where ``download_data.sh`` puts it (``None``: ``--data_dir`` must be given).
+        download_hint: how to get it, for the "no dataset at ..." message.
+        cache_keys: config keys that decide which decoded-audio cache a config reads (``None``: no cache).
+        download: the name of ``sh download_data.sh <name>`` / ``python -m corpora <name>`` (``None``: none).
+        download_help: one line for that command's help.
+        add_download_arguments: adds the download's options to an ``argparse`` parser.
+        install_from_args: installs from the parsed options; returns the installed folder.
+        has_sample_rate: its waveforms have a sample rate (``False`` for the rate-less synthetic signals).
+    """
+
+    name: str
+    load_splits: Callable[[dict], Splits]
+    description: str
+    reads_disk: bool = True
+    default_dir: str | None = None
+    download_hint: str | None = None
+    cache_keys: tuple[str, ...] | None = None
+    download: str | None = None
+    download_help: str | None = None
+    add_download_arguments: Callable[[argparse.ArgumentParser], None] | None = None
+    install_from_args: Callable[[argparse.Namespace], Path] | None = None
+    has_sample_rate: bool = True
+
+
+def register_corpus(corpus: Corpus) -> Corpus:
+    """Add ``corpus`` to :data:`CORPORA` (a name registered twice raises ``ValueError``)."""
+    return CORPORA.register(corpus.name, corpus)
+
+
+def list_corpora() -> tuple[str, ...]:
+    """Every registered ``dataset_name``."""
+    return CORPORA.names()
+
+
+def get_corpus(name: str) -> Corpus:
+    """The record of ``dataset_name`` ``name`` (an unknown name lists the known ones)."""
+    return CORPORA.get(name)
+
+
+def downloads() -> dict[str, Corpus]:
+    """``download name -> corpus`` for every corpus that can be downloaded."""
+    return {c.download: c for c in CORPORA.values() if c.download}
