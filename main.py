@@ -33,7 +33,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--name", default="time_frequency", help="search space in search_spaces.py")
+    p.add_argument("--name", default="time_frequency", help="a registered experiment (--list shows them; search_spaces.py defines them)")
     p.add_argument("--num_samples", type=int, default=1,
                    help="grid: repetitions of the grid (seeds 0..N-1); random/optuna: trials drawn by the search")
     p.add_argument("--search", choices=SEARCHES, default=None,
@@ -56,7 +56,7 @@ def parse_args(argv=None):
     p.add_argument("--cpus_per_trial", type=float, default=1)
     p.add_argument("--gpus_per_trial", type=float, default=None,
                    help="GPU share per trial (default when the cluster has GPUs: the grid's share, "
-                        "search_spaces.gpu_fraction; else 0)")
+                        "gpu_share in search_spaces.py; else 0)")
     p.add_argument("--max_concurrent", type=int, default=None, help="cap on trials running at once")
     p.add_argument("--max_failures", type=int, default=2,
                    help="restarts of a failed trial (lost node, killed process) from its last checkpoint")
@@ -67,6 +67,9 @@ def parse_args(argv=None):
     p.add_argument("--prepare_only", action="store_true",
                    help="check the data and build the decoded-audio cache (on every node with --address), then exit")
     p.add_argument("--fresh", action="store_true", help="move an existing experiment aside and start over")
+    p.add_argument("--list", nargs="?", const="all", default=None, metavar="KIND",
+                   help="print the registered experiments, front-ends and datasets and exit; --list=experiments|"
+                        "frontends|datasets|runs prints one tab-separated line per record (for scripts)")
     return p.parse_args(argv)
 
 
@@ -95,6 +98,18 @@ def _locate_data(space: dict, args) -> None:
         space["cache_dir"] = _absolute(space.get("cache_dir") or PROJECT_ROOT / "cache")
 
 
+def _print_list(kind: str) -> int:
+    from tuning.catalog import KINDS, rows, tables
+    if kind == "all":
+        print(tables())
+        return 0
+    if kind not in KINDS:
+        return _error(f"--list={kind}: choose one of {', '.join(KINDS)} (or --list alone for the tables)")
+    for row in rows(kind):
+        print("\t".join(row))
+    return 0
+
+
 def _refuse(problems: list[str]) -> int:
     for problem in problems:
         _error(problem)
@@ -103,6 +118,8 @@ def _refuse(problems: list[str]) -> int:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if args.list is not None:
+        return _print_list(args.list)
     problems = check_arguments(args)
     if problems:
         return _refuse(problems)

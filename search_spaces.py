@@ -1,9 +1,14 @@
-"""Named Ray Tune search spaces. Adding an experiment is adding one function to ``SPACES``.
+"""Named Ray Tune search spaces, one registered function per experiment (``main.py --name``).
 
 Each function takes ``max_epochs`` and returns a ``param_space`` dict whose keys are trial
-config keys (see ``training/config.py``); ``tune.grid_search`` marks the grid axes.
+config keys (see ``training/config.py``); ``tune.grid_search`` marks the grid axes. Its
+``@register_experiment`` says the rest: the GPU share of a trial, the figures module, the full run's
+budget, the parts of an experiment of several Tune runs (``tuning/experiments.py``). Adding an
+experiment is adding one decorated function (docs/extending.md).
 """
 from ray import tune
+
+from tuning.experiments import Part, register_experiment
 
 SIGMA_REF = 6.38  # samples: the pulse width of the synthetic data
 FSDD_RATE = 8000  # Hz
@@ -14,6 +19,7 @@ DMEL_WINDOWS_MS = [10.0, 35.0, 300.0]  # the initial windows 6 lambda of the pap
 PAPER = {"normalize_window": False, "split_seed": 0}
 
 
+@register_experiment(gpu_share=1 / 8, figures="figures.time_frequency", full_epochs=10000)
 def time_frequency(max_epochs):
     """DMEL paper, Table 4: Gaussian pulses, LNet (``linear_net``), DSPEC trainable vs fixed at 0.2, 1 and
     5 sigma_ref, the DMEL code's settings (``--set model_name=[linear_net,conv_net]`` adds the conv head)."""
@@ -60,6 +66,8 @@ def _audio_mnist_common(max_epochs):
     }
 
 
+@register_experiment(gpu_share=1 / 8, figures="figures.audio_mnist", full_epochs=1000,
+                     budget_env="AUDIO_MAX_EPOCHS", aliases=("fsdd",))
 def audio_mnist(max_epochs):
     """DMEL paper, Table 3 layout on FSDD: LNet (``mel_linear_net``), DMEL trainable vs fixed at 10, 35 and
     300 ms windows (lambda = 8000 ms / 6000 samples, as the code; ``--set model_name=[mel_linear_net,mel_conv_net]``
@@ -71,6 +79,8 @@ def audio_mnist(max_epochs):
     }
 
 
+@register_experiment(gpu_share=1 / 8, figures="figures.audio_mnist", full_epochs=1000,
+                     budget_env="AUDIO_MAX_EPOCHS")
 def audio_mnist_reference(max_epochs):
     """A row the paper lacks: the same classifier on torchaudio's fixed 25 ms Hann log-mel."""
     return {**_audio_mnist_common(max_epochs), "frontend": "torchaudio_mel", "fixed_win_ms": 25.0,
@@ -80,6 +90,7 @@ def audio_mnist_reference(max_epochs):
 BENCH_WINDOW_MS = 25.0  # the front-end bench's common (initial) window length
 
 
+@register_experiment(gpu_share=1 / 8, figures="figures.frontends", full_epochs=1000, budget_env="AUDIO_MAX_EPOCHS")
 def frontends(max_epochs):
     """Issue 12's bench: every front-end of the registry on FSDD with the same classifier (the conv head).
 
@@ -128,6 +139,7 @@ def _dmel_variants(windows_ms: list[float]) -> list[dict]:
             for trainable in (True, False) for ms in windows_ms]
 
 
+@register_experiment(gpu_share=1 / 3, figures="figures.gtzan", full_epochs=200, budget_env="GTZAN_MAX_EPOCHS")
 def gtzan(max_epochs):
     """Every front-end in one grid on GTZAN (fault-filtered split), ResNet18, Ada-STFT training settings.
 
@@ -163,6 +175,7 @@ def gtzan(max_epochs):
     }
 
 
+@register_experiment(gpu_share=1 / 3, figures="figures.fma", full_epochs=100, budget_env="FMA_MAX_EPOCHS")
 def fma(max_epochs):
     """FMA genre recognition (fma_small, official split) with the FMA system's 4-layer CNN.
 
@@ -220,6 +233,7 @@ def _dmel_paper_common(max_epochs):
     }
 
 
+@register_experiment(gpu_share=1 / 4, figures="figures.esc50", full_epochs=100, budget_env="ESC50_MAX_EPOCHS")
 def esc50(max_epochs):
     """DMEL paper, Table 2: ESC-50 with PANNs CNN6 from scratch, DMEL trainable vs fixed at 10, 35 and 300 ms.
 
@@ -240,12 +254,15 @@ def esc50(max_epochs):
     }
 
 
+@register_experiment(gpu_share=1 / 4, figures="figures.esc50", full_epochs=100, budget_env="ESC50_MAX_EPOCHS")
 def esc50_folds(max_epochs):
     """The ``esc50`` grid on the official 5-fold protocol (``fold`` 1-5 a grid axis; the table reports
     the mean over folds), so the DMEL numbers compare with the ESC-50 literature."""
     return {**esc50(max_epochs), "protocol": "fold", "fold": tune.grid_search([1, 2, 3, 4, 5])}
 
 
+@register_experiment(gpu_share=1 / 8, figures="figures.audiomnist60", full_epochs=100,
+                     budget_env="AUDIOMNIST_MAX_EPOCHS")
 def audiomnist60(max_epochs):
     """DMEL paper, Table 3: AudioMNIST (60 speakers; not FSDD's ``audio_mnist``), the DMEL code's speaker
     split (36/12/12), 1 s at 8 kHz with each recording centred, LNet (``mel_linear_net``), DMEL trainable vs
@@ -263,10 +280,13 @@ def audiomnist60(max_epochs):
     }
 
 
+@register_experiment(gpu_share=1 / 8, figures="figures.window_search", full_epochs=100, full_samples=30,
+                     budget_env="AUDIO_MAX_EPOCHS",
+                     parts={"search": Part("optuna", "asha"), "trainable": Part("grid", "fifo", 1)})
 def window_search(max_epochs):
     """The DMEL paper's cost argument, measured on FSDD: the best *fixed* DMEL window found by search
     against one trainable DMEL run per initial window. One classifier (``mel_linear_net``, the cheapest),
-    the FSDD grid's settings, seed 0 for every trial. Two parts (``PARTS``), each a Tune experiment in
+    the FSDD grid's settings, seed 0 for every trial. Two parts (its ``parts``), each a Tune experiment in
     ``<storage>/window_search/<part>``, run in order by one command:
 
     - ``search``: DMEL fixed, window 6 lambda log-uniform in 5-500 ms; ``--num_samples`` trials,
@@ -276,51 +296,3 @@ def window_search(max_epochs):
     fsdd = {**_audio_mnist_common(max_epochs), "model_name": "mel_linear_net", "frontend": "gaussian", "seed": 0}
     return {"search": {**fsdd, "trainable": False, "init_window_ms": tune.loguniform(5.0, 500.0)},
             "trainable": {**fsdd, "trainable": True, "init_window_ms": tune.grid_search(DMEL_WINDOWS_MS)}}
-
-
-# Experiments of several Tune runs (their function returns {part: param space}): name -> {part: (search,
-# scheduler, samples)}. One main.py command runs the parts in order, each in <storage>/<name>/<part>;
-# samples None = --num_samples. A searching part's search and scheduler give way to --search/--scheduler.
-PARTS = {"window_search": {"search": ("optuna", "asha", None), "trainable": ("grid", "fifo", 1)}}
-
-
-# GPU share of one trial, per grid (used when the cluster has GPUs; --gpus_per_trial overrides it):
-# the synthetic and FSDD models are tiny, the music grids train ResNet18 / the FMA CNN on 30 s clips.
-GPU_FRACTION = {"time_frequency": 1 / 8, "audio_mnist": 1 / 8, "audio_mnist_reference": 1 / 8, "frontends": 1 / 8,
-                "gtzan": 1 / 3,
-                "fma": 1 / 3, "esc50": 1 / 4, "esc50_folds": 1 / 4, "audiomnist60": 1 / 8, "window_search": 1 / 8}
-
-SPACES = {
-    "time_frequency": time_frequency,
-    "audio_mnist": audio_mnist,
-    "audio_mnist_reference": audio_mnist_reference,
-    "frontends": frontends,
-    "gtzan": gtzan,
-    "fma": fma,
-    "esc50": esc50,
-    "esc50_folds": esc50_folds,
-    "audiomnist60": audiomnist60,
-    "window_search": window_search,
-}
-
-
-ALIASES = {"fsdd": "audio_mnist"}
-
-
-def canonical_name(name: str) -> str:
-    """``name`` with aliases resolved (the experiment folder is named after it)."""
-    return ALIASES.get(name, name)
-
-
-def get_space(name: str, max_epochs: int) -> dict:
-    """The search space called ``name`` (or an alias); an unknown name lists the known ones."""
-    name = canonical_name(name)
-    if name not in SPACES:
-        raise KeyError(f"unknown search space {name!r}; known spaces: {', '.join(sorted(SPACES))} "
-                       "(add one as a function in search_spaces.py)")
-    return SPACES[name](max_epochs)
-
-
-def gpu_fraction(name: str) -> float:
-    """The GPU share one trial of the space ``name`` asks for on a cluster with GPUs."""
-    return GPU_FRACTION.get(canonical_name(name), 1 / 3)

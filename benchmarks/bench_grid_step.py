@@ -2,7 +2,7 @@
 
     python benchmarks/bench_grid_step.py --grid NAME|all [--threads 2] [--repeats 2] [--device cpu|cuda]
 
-For each configuration of the grid (``search_spaces.SPACES``; axes that only pick data, like
+For each configuration of the grid (a registered experiment, ``main.py --list``; axes that only pick data, like
 ``fold``, are measured once): build the model the trial builds, then time forward + backward +
 optimizer step on a random batch of the grid's batch size and segment length (no data needed).
 Each configuration runs in a fresh subprocess whose peak resident memory (Linux ``VmHWM``) is reset
@@ -148,7 +148,7 @@ def run_grid(name: str, args) -> None:
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--grid", default="gtzan", help="a grid of search_spaces.SPACES, or all")
+    p.add_argument("--grid", default="gtzan", help="a registered experiment (main.py --list), or all")
     p.add_argument("--threads", type=int, default=torch.get_num_threads())
     p.add_argument("--repeats", type=int, default=2)
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -158,11 +158,11 @@ def main():
     if args.config:
         print(json.dumps(measure(json.loads(args.config), torch.device(args.device), args.repeats)))
         return
-    import search_spaces
+    from tuning.experiments import list_experiments
 
-    if args.grid != "all" and args.grid not in search_spaces.SPACES:
-        p.error(f"--grid: choose one of {', '.join(search_spaces.SPACES)} or all")
-    for name in search_spaces.SPACES if args.grid == "all" else [args.grid]:
+    if args.grid != "all" and args.grid not in list_experiments():
+        p.error(f"--grid: choose one of {', '.join(list_experiments())} or all")
+    for name in list_experiments() if args.grid == "all" else [args.grid]:
         run_grid(name, args)
 
 

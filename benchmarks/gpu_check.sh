@@ -11,7 +11,7 @@
 #   grid16     main.py: a 16-trial time_frequency grid (2 repetitions x trainable/fixed x 4 initial windows,
 #              1,000 signals, 20 epochs) sharing the GPU at 1/8 (each trial caps its memory at its share);
 #              every trial must finish on cuda:0, several at once
-#   grid_step  benchmarks/bench_grid_step.py on CUDA, every grid of search_spaces.SPACES (as --grid all),
+#   grid_step  benchmarks/bench_grid_step.py on CUDA, every registered experiment (as --grid all),
 #              GPU_CHECK_JOBS grids at a time (4: process start-up bounds it, not the GPU; a step time may
 #              be inflated where two steps met on the GPU, the CUDA memory peaks are each process's own)
 #   frontend   benchmarks/bench_frontend.py on CUDA, each setting at a 300 ms window (GPU_CHECK_FRONTEND_ARGS),
@@ -72,7 +72,7 @@ sys.exit(0 if len(spans) == 16 and devices == {"cuda:0"} and not unfinished and 
 EOF
         ;;
     grid_step)
-        grids=$("$PY" -c 'import search_spaces; print(*search_spaces.SPACES)') || return 1
+        grids=$("$PY" main.py --list=experiments | cut -f1) || return 1
         in_parallel grid_step "$grids" '"$PY" benchmarks/bench_grid_step.py --grid "$1" --device cuda --threads 1' ;;
     frontend)
         settings=$("$PY" -c 'import sys; sys.path.insert(0, "benchmarks"); import bench_frontend

@@ -25,8 +25,10 @@ def main(argv=None) -> int:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="dataset", required=True)
     records = downloads()
-    for name, corpus in records.items():
-        corpus.add_download_arguments(sub.add_parser(name, help=corpus.download_help))
+    for name, corpus in records.items():  # its dataset_name works too (fsdd: audio_mnist)
+        aliases = [corpus.name] if corpus.name != name else []
+        corpus.add_download_arguments(sub.add_parser(name, aliases=aliases, help=corpus.download_help))
+    records.update({corpus.name: corpus for corpus in list(records.values())})
     args = p.parse_args(argv)
     try:
         records[args.dataset].install_from_args(args)

@@ -24,6 +24,7 @@ archive (``sh download_data.sh audiomnist``) and checks its content.
 from __future__ import annotations
 
 import argparse
+import os
 import functools
 import re
 from pathlib import Path
@@ -181,9 +182,9 @@ def install(dest: Path, source: str | None = None, **expected) -> Path:
 
 
 def add_download_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options of ``python -m corpora audiomnist``."""
-    parser.add_argument("--dest", default=DEFAULT_DEST)
-    parser.add_argument("--source", default=None, help="URL (file:// too) or local zip of the AudioMNIST "
+    """The options of ``python -m corpora audiomnist``; their defaults come from ``AUDIOMNIST_DIR`` and ``AUDIOMNIST_URL`` when set."""
+    parser.add_argument("--dest", default=os.environ.get("AUDIOMNIST_DIR") or DEFAULT_DEST)
+    parser.add_argument("--source", default=os.environ.get("AUDIOMNIST_URL") or None, help="URL (file:// too) or local zip of the AudioMNIST "
                         "repository; default the master branch archive on GitHub")
 
 
@@ -198,4 +199,4 @@ register_corpus(Corpus(
                   "data/audiomnist60; AUDIOMNIST_URL=<url or local zip> for a mirror)",
     cache_keys=("data_dir", "sample_rate", "clip_seconds", "clip_padding", "cache_dir"),
     download="audiomnist", download_help="AudioMNIST: 60 speakers x 500 spoken digits (the GitHub repository archive)",
-    add_download_arguments=add_download_arguments, install_from_args=install_from_args))
+    add_download_arguments=add_download_arguments, install_from_args=install_from_args, dir_env="AUDIOMNIST_DIR"))

@@ -28,6 +28,7 @@ are not byte-stable).
 from __future__ import annotations
 
 import argparse
+import os
 import functools
 import warnings
 from pathlib import Path
@@ -217,9 +218,9 @@ def install(dest: Path, source: str | None = None, **expected) -> Path:
 
 
 def add_download_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options of ``python -m corpora esc50``."""
-    parser.add_argument("--dest", default=DEFAULT_DEST)
-    parser.add_argument("--source", default=None, help="URL (file:// too) or local zip of the ESC-50 repository; "
+    """The options of ``python -m corpora esc50``; their defaults come from ``ESC50_DIR`` and ``ESC50_URL`` when set."""
+    parser.add_argument("--dest", default=os.environ.get("ESC50_DIR") or DEFAULT_DEST)
+    parser.add_argument("--source", default=os.environ.get("ESC50_URL") or None, help="URL (file:// too) or local zip of the ESC-50 repository; "
                         "default the master branch archive on GitHub")
 
 
@@ -234,4 +235,4 @@ register_corpus(Corpus(
                   "mirror)",
     cache_keys=("data_dir", "sample_rate", "clip_seconds", "clip_padding", "cache_dir"),
     download="esc50", download_help="ESC-50 environmental sounds (the GitHub repository archive)",
-    add_download_arguments=add_download_arguments, install_from_args=install_from_args))
+    add_download_arguments=add_download_arguments, install_from_args=install_from_args, dir_env="ESC50_DIR"))

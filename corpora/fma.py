@@ -155,10 +155,12 @@ def install(dest: Path, subsets=("small",), base: str | None = None, sha1: dict[
 
 
 def add_download_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options of ``python -m corpora fma``."""
-    parser.add_argument("--subsets", nargs="+", default=["small"], help="small and/or medium (default small)")
-    parser.add_argument("--dest", default="data/fma")
-    parser.add_argument("--base", default=None, help="https or file:// URL of the folder holding the zips, "
+    """The options of ``python -m corpora fma``; their defaults come from ``FMA_SUBSETS`` (space-separated),
+    ``FMA_DIR`` and ``FMA_URL`` when set."""
+    parser.add_argument("--subsets", nargs="+", default=(os.environ.get("FMA_SUBSETS") or "small").split(),
+                        help="small and/or medium (default small)")
+    parser.add_argument("--dest", default=os.environ.get("FMA_DIR") or "data/fma")
+    parser.add_argument("--base", default=os.environ.get("FMA_URL") or None, help="https or file:// URL of the folder holding the zips, "
                         "or a local folder; default the official one")
 
 
@@ -227,4 +229,4 @@ register_corpus(Corpus(
                   "url or local folder> for a mirror)",
     cache_keys=("data_dir", "sample_rate", "clip_seconds", "clip_padding", "cache_dir", "fma_subset"),
     download="fma", download_help="Free Music Archive: fma_metadata and the audio of each subset",
-    add_download_arguments=add_download_arguments, install_from_args=install_from_args))
+    add_download_arguments=add_download_arguments, install_from_args=install_from_args, dir_env="FMA_DIR"))

@@ -21,6 +21,7 @@ an error naming the file. Decoding happens once per process (Ray reuses trial pr
 from __future__ import annotations
 
 import argparse
+import os
 import functools
 import re
 import warnings
@@ -172,10 +173,13 @@ def install(dest: Path, version: str = "1.0.8", source: str | None = None,
 
 
 def add_download_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options of ``python -m corpora fsdd``."""
-    parser.add_argument("--version", default="1.0.8", choices=sorted(URLS))
-    parser.add_argument("--dest", default=None, help="default data/audio-mnist (v1.0.8), data/fsdd-v1.0.10")
-    parser.add_argument("--source", default=None, help="URL (file:// too) or local zip; default the official one")
+    """The options of ``python -m corpora fsdd``; their defaults come from ``FSDD_VERSION``, ``FSDD_DIR`` and
+    ``FSDD_URL`` when set (what ``download_data.sh`` documents)."""
+    parser.add_argument("--version", default=os.environ.get("FSDD_VERSION") or "1.0.8", choices=sorted(URLS))
+    parser.add_argument("--dest", default=os.environ.get("FSDD_DIR") or None,
+                        help="default data/audio-mnist (v1.0.8), data/fsdd-v1.0.10")
+    parser.add_argument("--source", default=os.environ.get("FSDD_URL") or None,
+                        help="URL (file:// too) or local zip; default the official one")
 
 
 def install_from_args(args: argparse.Namespace) -> Path:
@@ -187,4 +191,4 @@ register_corpus(Corpus(
     default_dir=DEFAULT_DEST["1.0.8"],
     download_hint="download it with `sh download_data.sh` (FSDD into data/audio-mnist)",
     download="fsdd", download_help="Free Spoken Digit Dataset",
-    add_download_arguments=add_download_arguments, install_from_args=install_from_args))
+    add_download_arguments=add_download_arguments, install_from_args=install_from_args, dir_env="DATA_DIR"))

@@ -21,6 +21,7 @@ in the training list); listed clips not on disk are warned about and counted in 
 from __future__ import annotations
 
 import argparse
+import os
 import gzip
 import re
 import tarfile
@@ -175,9 +176,9 @@ def install(dest: Path, source: str | None = None) -> Path:
 
 
 def add_download_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options of ``python -m corpora gtzan``."""
-    parser.add_argument("--dest", default=DEFAULT_DEST)
-    parser.add_argument("--source", default=None, help="URL (file:// too) or local genres.tar.gz; default the "
+    """The options of ``python -m corpora gtzan``; their defaults come from ``GTZAN_DIR`` and ``GTZAN_URL`` when set."""
+    parser.add_argument("--dest", default=os.environ.get("GTZAN_DIR") or DEFAULT_DEST)
+    parser.add_argument("--source", default=os.environ.get("GTZAN_URL") or None, help="URL (file:// too) or local genres.tar.gz; default the "
                         "Hugging Face copy marsyas/gtzan")
 
 
@@ -192,4 +193,4 @@ register_corpus(Corpus(
                   "genres.tar.gz> for a mirror)",
     cache_keys=("data_dir", "sample_rate", "clip_seconds", "clip_padding", "cache_dir"),
     download="gtzan", download_help="GTZAN genre collection (genres.tar.gz)",
-    add_download_arguments=add_download_arguments, install_from_args=install_from_args))
+    add_download_arguments=add_download_arguments, install_from_args=install_from_args, dir_env="GTZAN_DIR"))

@@ -36,6 +36,7 @@ class Corpus:
         add_download_arguments: adds the download's options to an ``argparse`` parser.
         install_from_args: installs from the parsed options; returns the installed folder.
         has_sample_rate: its waveforms have a sample rate (``False`` for the rate-less synthetic signals).
+        dir_env: the variable ``run_experiments.sh`` reads its folder from (``None``: ``default_dir`` only).
     """
 
     name: str
@@ -50,6 +51,7 @@ class Corpus:
     add_download_arguments: Callable[[argparse.ArgumentParser], None] | None = None
     install_from_args: Callable[[argparse.Namespace], Path] | None = None
     has_sample_rate: bool = True
+    dir_env: str | None = None
 
 
 def register_corpus(corpus: Corpus) -> Corpus:

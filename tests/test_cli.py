@@ -101,7 +101,7 @@ def test_a_whole_variant_axis_can_be_replaced():
 def test_unknown_keys_and_spaces_are_config_errors():
     with pytest.raises(ConfigError, match="did you mean 'lr_model'"):
         build_space("time_frequency", 1, 1, {"lr_modle": 1})
-    with pytest.raises(ConfigError, match="unknown search space 'nope'"):
+    with pytest.raises(ConfigError, match="unknown experiment 'nope'"):
         build_space("nope", 1, 1)
     with pytest.raises(ConfigError, match="does not divide"):
         build_space("gtzan", 1, 1, {"segment_seconds": 7.0})

@@ -8,7 +8,7 @@ import pytest
 import ray
 
 import main
-import search_spaces
+from tuning.experiments import list_experiments
 from training.config import DEFAULTS, resolve_config
 from tuning.runner import build_parts, expand_grid
 from tuning import validate
@@ -180,7 +180,7 @@ def test_several_problems_one_line_each_and_a_grid_axis_named_once():
 
 
 def test_every_shipped_space_passes():
-    for name in search_spaces.SPACES:
+    for name in list_experiments():
         for part in build_parts(name, 10, 2):
             assert check_space(part.space) == [], part.name
             assert check_configs(expand_grid(part.space)) == [], part.name

@@ -16,7 +16,7 @@ searched space may not have grid axes (Ray cannot mix ``grid_search`` with a sea
 :class:`ConfigError` naming them. The scheduler ``asha`` stops trials whose ``best_valid_loss`` (the loss the
 trial selects its best epoch by) trails at a rung; ``fifo`` lets every trial run to its end.
 
-An experiment may have parts (``search_spaces.PARTS``): several Tune runs, each in ``<name>/<part>``,
+An experiment may have parts (its record's ``parts``, :mod:`tuning.experiments`): several Tune runs, each in ``<name>/<part>``,
 started in order by one command (:func:`build_parts`).
 """
 from __future__ import annotations
@@ -36,7 +36,7 @@ from ray.exceptions import LocalRayletDiedError, NodeDiedError, ObjectLostError,
     RaySystemError, RayTaskError, RpcError, TaskCancelledError, WorkerCrashedError
 from ray.tune.search.sample import Categorical, Domain
 
-import search_spaces
+from tuning.experiments import canonical_name, get_experiment
 from training.config import is_variant, resolve_config
 from training.segments import n_segments
 from training.provenance import VERSION_ENV, code_version
@@ -143,10 +143,11 @@ def build_space(name: str, max_epochs: int, num_samples: int, overrides: dict | 
     :class:`ConfigError` naming the keys and the fix.
     """
     try:
-        space = search_spaces.get_space(name, max_epochs)
+        experiment = get_experiment(name)
     except KeyError as err:
-        raise ConfigError(err.args[0]) from None
-    parts = search_spaces.PARTS.get(search_spaces.canonical_name(name))
+        raise ConfigError(str(err)) from None
+    space = experiment.space(max_epochs)
+    parts = experiment.parts
     if parts is not None:
         if part not in parts:
             raise ConfigError(f"{name!r} is an experiment of parts ({', '.join(parts)}); "
@@ -194,17 +195,21 @@ def build_parts(name: str, max_epochs: int, num_samples: int, overrides: dict | 
     """The Tune runs one ``main.py --name=<name>`` command starts, in order.
 
     A plain space is one part in ``<name>``, explored with ``search`` (default grid) and ``scheduler``
-    (default fifo). An experiment of parts (``search_spaces.PARTS``) has one per part in ``<name>/<part>``,
+    (default fifo). An experiment of parts (its record's ``parts``) has one per part in ``<name>/<part>``,
     each with its declared search, scheduler and samples; ``search``/``scheduler``, when given, replace
     the declared ones of the parts that search (its grid parts stay grids).
     """
-    canonical = search_spaces.canonical_name(name)
-    declared = search_spaces.PARTS.get(canonical)
+    canonical = canonical_name(name)
+    try:
+        declared = get_experiment(name).parts
+    except KeyError as err:
+        raise ConfigError(str(err)) from None
     if declared is None:
         how = Search(search or "grid", scheduler or "fifo", num_samples, search_seed)
         return [Part(canonical, build_space(name, max_epochs, num_samples, overrides, search=how.algorithm), how)]
     parts = []
-    for part, (part_search, part_scheduler, samples) in declared.items():
+    for part, declared_part in declared.items():
+        part_search, part_scheduler, samples = declared_part.search, declared_part.scheduler, declared_part.samples
         if part_search != "grid":
             part_search, part_scheduler = search or part_search, scheduler or part_scheduler
         how = Search(part_search, part_scheduler, samples or num_samples, search_seed)
@@ -258,12 +263,12 @@ def _space_repr(space: dict, search: Search | None = None) -> str:
 def trial_resources(cpus_per_trial: float, gpus_per_trial: float | None, name: str | None = None) -> dict:
     """Resources per trial, chosen after ``ray.init``: a GPU share only if the cluster has GPUs
     (a GPU request on a GPU-less cluster would leave trials pending forever). The default share is
-    ``search_spaces.gpu_fraction(name)`` (1/3 without a name)."""
+    the experiment's ``gpu_share`` (1/3 without a name)."""
     import ray
 
     n_gpus = ray.cluster_resources().get("GPU", 0)
     if gpus_per_trial is None:
-        gpus_per_trial = (search_spaces.gpu_fraction(name) if name else 1 / 3) if n_gpus > 0 else 0
+        gpus_per_trial = (get_experiment(name).gpu_share if name else 1 / 3) if n_gpus > 0 else 0
     if gpus_per_trial > 0 and n_gpus == 0:
         raise ConfigError(f"--gpus_per_trial={gpus_per_trial} but the Ray cluster has no GPU; "
                           "use --gpus_per_trial=0 (the default without CUDA)")
