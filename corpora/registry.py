@@ -8,9 +8,9 @@
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Mapping
 
 from corpora.splits import Splits
 from registry import Registry
@@ -37,6 +37,8 @@ class Corpus:
         install_from_args: installs from the parsed options; returns the installed folder.
         has_sample_rate: its waveforms have a sample rate (``False`` for the rate-less synthetic signals).
         dir_env: the variable ``run_experiments.sh`` reads its folder from (``None``: ``default_dir`` only).
+        defaults: config keys only this corpus reads, with their defaults (merged into
+            ``training.config.DEFAULTS``).
     """
 
     name: str
@@ -52,6 +54,7 @@ class Corpus:
     install_from_args: Callable[[argparse.Namespace], Path] | None = None
     has_sample_rate: bool = True
     dir_env: str | None = None
+    defaults: Mapping[str, object] = field(default_factory=dict)
 
 
 def register_corpus(corpus: Corpus) -> Corpus:
@@ -67,6 +70,15 @@ def list_corpora() -> tuple[str, ...]:
 def get_corpus(name: str) -> Corpus:
     """The record of ``dataset_name`` ``name`` (an unknown name lists the known ones)."""
     return CORPORA.get(name)
+
+
+def corpus_defaults() -> dict[str, object]:
+    """Every corpus's own config keys and defaults (the first declaration of a shared key wins)."""
+    out: dict[str, object] = {}
+    for corpus in CORPORA.values():
+        for key, value in corpus.defaults.items():
+            out.setdefault(key, value)
+    return out
 
 
 def downloads() -> dict[str, Corpus]:

@@ -1,13 +1,17 @@
 """Every key a trial config may hold, with its default. Unknown keys fail loudly.
 
-The keys below are the ones every trial reads; each front-end's own keys and defaults come from its
-record (``models.registry``: ``Frontend.defaults``), so a new front-end declares its keys in its own module.
+The keys below are the ones every trial reads; each front-end's and each corpus's own keys and defaults
+come from its record (``Frontend.defaults`` in ``models.registry``, ``Corpus.defaults`` in
+``corpora.registry``), so a new component declares its keys in its own module.
 """
 from __future__ import annotations
 
 import difflib
+from collections.abc import Iterator, Mapping
 
+import corpora  # noqa: F401 - fills the corpus registry
 import models  # noqa: F401 - fills the front-end registry
+from corpora.registry import corpus_defaults
 from models.registry import frontend_defaults
 
 COMMON = {
@@ -60,6 +64,9 @@ COMMON = {
     # audio data
     "data_dir": None,                  # dataset root (absolute)
     "protocol": None,                  # split protocol; None = the corpus default (FSDD dmel, GTZAN filtered, ESC-50 dmel, AudioMNIST dmel)
+    "manifest": None,                  # folder: a CSV path,label[,split,fold,group] (a relative path is under data_dir); None = <data_dir>/manifest.csv when there, else one sub-folder per class
+    "folder_split": (0.7, 0.1, 0.2),   # folder: train/valid/test shares of the stratified, grouped split; protocol fold: valid / (train + valid) of the other folds validates
+    "folder_extensions": ("wav", "flac", "ogg", "mp3"),  # folder, one sub-folder per class: the file name endings read as audio (any case); other files are ignored
     "fold": 1,                         # ESC-50 protocol "fold": the test fold, 1-5 (the other four train; 1/8 of their source recordings validate)
     "sample_rate": 8000,               # Hz (GTZAN/FMA audio is resampled to it)
     "clip_seconds": 30.0,              # GTZAN/FMA/ESC-50/AudioMNIST: every clip cropped/zero-padded to this length, s
@@ -68,7 +75,26 @@ COMMON = {
     "cache_dir": None,                 # decoded-audio cache; None = <project>/cache
     "decode_workers": None,            # processes decoding audio into the cache; None = all cores
 }
-DEFAULTS = {**COMMON, **frontend_defaults()}
+
+
+class _Defaults(Mapping):
+    """``COMMON`` plus every registered front-end's and corpus's keys, read when asked (a component
+    registered after this module was imported still has its keys)."""
+
+    def _all(self) -> dict:
+        return {**COMMON, **frontend_defaults(), **corpus_defaults()}
+
+    def __getitem__(self, key: str):
+        return self._all()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._all())
+
+    def __len__(self) -> int:
+        return len(self._all())
+
+
+DEFAULTS: Mapping = _Defaults()
 
 
 def is_variant(key: str) -> bool:

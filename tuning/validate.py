@@ -107,7 +107,7 @@ RANGES = {
 }
 # enumerated keys -> their names, from the registries that act on them
 CHOICES = {
-    "dataset_name": tuple(sorted(CORPORA)), "model_name": tuple(sorted(MODELS)), "frontend": FRONTENDS.names(),
+    "dataset_name": CORPORA, "model_name": tuple(sorted(MODELS)), "frontend": FRONTENDS,  # the registries, read live
     "feature": (None, *FEATURES),
     "optimizer_name": OPTIMIZERS, "window_mode": WINDOW_MODES, "loss": LOSSES, "lambd_param": LAMBD_PARAMS,
     "compression": COMPRESSIONS, "leaf_compression": LEAF_COMPRESSIONS, "dstft_variation": VARIATIONS,
@@ -146,6 +146,7 @@ def check_config(config: dict) -> list[str]:
 
 
 def _not_one_of(key: str, value, choices) -> str:
+    choices = tuple(choices)
     close = difflib.get_close_matches(value, choices, n=1) if isinstance(value, str) else []
     hint = f" (did you mean {close[0]!r}?)" if close else ""
     return f"{key}={value!r}: must be one of {', '.join(map(str, choices))}{hint}"
