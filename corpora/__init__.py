@@ -4,7 +4,7 @@ Importing this package imports every corpus module, so the registry is complete;
 plus its line below (docs/extending.md). Downloadable corpora install through ``python -m corpora <name>``."""
 from __future__ import annotations
 
-from corpora import synthetic, fsdd, gtzan, fma, esc50, audiomnist  # noqa: F401, I001 - each registers its own (this order)
+from corpora import synthetic, fsdd, gtzan, fma, esc50, audiomnist, folder  # noqa: F401, I001 - each registers its own (this order)
 from corpora.registry import CORPORA, get_corpus, list_corpora
 from corpora.splits import Splits
 

@@ -320,7 +320,7 @@ def load_splits(config: dict) -> Splits:
         warn_shared_groups(parts, groups)
     ids = [Path(p).relative_to(root).as_posix() if Path(p).is_relative_to(root) else Path(p).as_posix()
            for p in readable["path"]]
-    y = torch.from_numpy(labels)
+    y = torch.from_numpy(np.array(labels))
     x_parts = [Rows(cache.audio, kept[p]) for p in parts]
     y_parts = [y[torch.from_numpy(p)] for p in parts]
     id_parts = [[ids[i] for i in p] for p in parts]
@@ -331,6 +331,22 @@ def load_splits(config: dict) -> Splits:
                   ids_test=id_parts[2], info=info)
 
 
+def config_problems(config: dict) -> list[str]:
+    """The folder keys' values: ``folder_split`` three positive shares summing to 1, ``folder_extensions`` a
+    name ending or a non-empty list of them, ``manifest`` ``None`` or a path (read when the data loads)."""
+    out = []
+    try:
+        split_shares(config["folder_split"])
+    except ValueError as err:
+        out.append(str(err))
+    ext = config["folder_extensions"]
+    if not (isinstance(ext, str) or (isinstance(ext, (list, tuple)) and ext and all(isinstance(e, str) for e in ext))):
+        out.append(f"folder_extensions={ext!r}: must be a file ending such as 'wav' or a list of them")
+    if config["manifest"] is not None and not isinstance(config["manifest"], str):
+        out.append(f"manifest={config['manifest']!r}: must be None or the path of a CSV file")
+    return out
+
+
 register_corpus(Corpus(
     "folder", load_splits, "your own labelled audio: one sub-folder per class, or a manifest.csv "
     "(path,label[,split,fold,group]); WAV, FLAC, OGG, MP3",
@@ -338,4 +354,10 @@ register_corpus(Corpus(
     download_hint="put your labelled audio in a folder (one sub-folder per class, or a manifest.csv with "
                   "path,label[,split,fold,group]) and pass --data_dir=<folder>",
     cache_keys=("data_dir", "manifest", "folder_extensions", "sample_rate", "clip_seconds", "clip_padding",
-                "cache_dir")))
+                "cache_dir"),
+    defaults={
+        "manifest": None,                  # a CSV path,label[,split,fold,group] (a relative path is under data_dir); None = <data_dir>/manifest.csv when there, else one sub-folder per class
+        "folder_split": (0.7, 0.1, 0.2),   # train/valid/test shares of the stratified, grouped split; protocol fold: valid / (train + valid) of the other folds validates
+        "folder_extensions": ("wav", "flac", "ogg", "mp3"),  # one sub-folder per class: the file name endings read as audio (any case); other files are ignored
+    },
+    problems=config_problems))

@@ -39,6 +39,8 @@ class Corpus:
         dir_env: the variable ``run_experiments.sh`` reads its folder from (``None``: ``default_dir`` only).
         defaults: config keys only this corpus reads, with their defaults (merged into
             ``training.config.DEFAULTS``).
+        problems: ``config -> list[str]``: one line per value of its own keys it cannot take, checked before
+            any trial starts (``tuning/validate.py``).
     """
 
     name: str
@@ -55,6 +57,7 @@ class Corpus:
     has_sample_rate: bool = True
     dir_env: str | None = None
     defaults: Mapping[str, object] = field(default_factory=dict)
+    problems: Callable[[dict], list[str]] | None = None
 
 
 def register_corpus(corpus: Corpus) -> Corpus:

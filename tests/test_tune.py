@@ -197,7 +197,7 @@ def test_interrupt_then_resume(root, tmp_path):
 
 def test_clear_errors(root, tmp_path):
     bad_name = main_py(root, "--name=nope", f"--ray_root_dir={tmp_path}")
-    assert bad_name.returncode == 2 and "unknown search space 'nope'" in bad_name.stderr
+    assert bad_name.returncode == 2 and "unknown experiment 'nope'" in bad_name.stderr
     assert "time_frequency" in bad_name.stderr
     bad_key = main_py(root, "--name=time_frequency", "--set", "lr_modle=1", f"--ray_root_dir={tmp_path}")
     assert bad_key.returncode == 2 and "did you mean 'lr_model'" in bad_key.stderr

@@ -49,7 +49,7 @@ def _says(line: str, *parts: str) -> None:
     ("frontend", "gauss", "gaussian, torchaudio_mel, adastft, sincnet, trainable_mel, dstft, leaf, efficientleaf"),
     ("optimizer_name", "sdg", "sgd, adam, adamw (did you mean 'sgd'?)"),
     ("window_mode", "fast", "full, optimized"),
-    ("dataset_name", "mnist", "audio_mnist, audiomnist60, esc50, fma, gtzan, time_frequency"),
+    ("dataset_name", "mnist", "time_frequency, audio_mnist, gtzan, fma, esc50, audiomnist60, folder"),
     ("loss", "mse", "ce, bce"),
 ])
 def test_unknown_names(refused, key, value, fix):
@@ -187,5 +187,5 @@ def test_every_shipped_space_passes():
 
 
 def test_every_config_key_has_a_check():
-    checked = [*RANGES, *CHOICES, *FLAGS, *OTHER_KEYS]
+    checked = [*RANGES, *CHOICES, *FLAGS, *OTHER_KEYS, *validate.record_checked_keys()]
     assert sorted(checked) == sorted(DEFAULTS)  # each key once

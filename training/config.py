@@ -64,9 +64,6 @@ COMMON = {
     # audio data
     "data_dir": None,                  # dataset root (absolute)
     "protocol": None,                  # split protocol; None = the corpus default (FSDD dmel, GTZAN filtered, ESC-50 dmel, AudioMNIST dmel)
-    "manifest": None,                  # folder: a CSV path,label[,split,fold,group] (a relative path is under data_dir); None = <data_dir>/manifest.csv when there, else one sub-folder per class
-    "folder_split": (0.7, 0.1, 0.2),   # folder: train/valid/test shares of the stratified, grouped split; protocol fold: valid / (train + valid) of the other folds validates
-    "folder_extensions": ("wav", "flac", "ogg", "mp3"),  # folder, one sub-folder per class: the file name endings read as audio (any case); other files are ignored
     "fold": 1,                         # ESC-50 protocol "fold": the test fold, 1-5 (the other four train; 1/8 of their source recordings validate)
     "sample_rate": 8000,               # Hz (GTZAN/FMA audio is resampled to it)
     "clip_seconds": 30.0,              # GTZAN/FMA/ESC-50/AudioMNIST: every clip cropped/zero-padded to this length, s

@@ -153,6 +153,9 @@ def build_space(name: str, max_epochs: int, num_samples: int, overrides: dict | 
             raise ConfigError(f"{name!r} is an experiment of parts ({', '.join(parts)}); "
                               "name one (build_parts runs all)")
         space = space[part]
+    dataset = (overrides or {}).get("dataset_name")
+    if dataset is not None and dataset != space.get("dataset_name") and "protocol" not in (overrides or {}):
+        space.pop("protocol", None)  # a split protocol is the grid's corpus's own: another corpus uses its default
     for key, value in (overrides or {}).items():
         in_variants = [axis for axis, v in space.items() if is_variant(axis) and isinstance(v, dict)
                        and any(key in option for option in v.get("grid_search", []))]

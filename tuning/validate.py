@@ -145,6 +145,11 @@ def check_config(config: dict) -> list[str]:
     return [line for check in (_corpus_problems, _frontend_problems) for line in check(config)]
 
 
+def record_checked_keys() -> set[str]:
+    """Config keys that a corpus record declares with its own ``problems`` check."""
+    return {key for corpus in CORPORA.values() if corpus.problems for key in corpus.defaults}
+
+
 def _not_one_of(key: str, value, choices) -> str:
     choices = tuple(choices)
     close = difflib.get_close_matches(value, choices, n=1) if isinstance(value, str) else []
@@ -172,8 +177,9 @@ def _corpus_problems(config: dict) -> list[str]:
     (``SAMPLE_RATE``, FSDD), its folds (``N_FOLDS``, ESC-50), and, for generated data, three non-empty
     splits (``SPLIT_FRACTIONS`` of ``n_samples``)."""
     name = config["dataset_name"]
-    corpus = sys.modules[get_corpus(name).load_splits.__module__]
-    out = []
+    record = get_corpus(name)
+    corpus = sys.modules[record.load_splits.__module__]
+    out = record.problems(config) if record.problems else []
     protocols = getattr(corpus, "PROTOCOLS", None)
     if protocols is not None and config["protocol"] is not None and config["protocol"] not in protocols:
         out.append(_not_one_of("protocol", config["protocol"], protocols) + f" for {name} (or None: its default)")
