@@ -182,6 +182,18 @@ class GaussianSpectrogram(nn.Module):
         """Current ``(win_length, n_fft)``, from the host copy of lambda (no device sync)."""
         return F.window_geometry(self._lambd_host, self.n_points, self.window_mode)
 
+    @torch.no_grad()
+    def export_learned(self) -> dict:
+        """The window the forward pass uses (:func:`models.functional.gaussian_window` of the effective
+        lambda at the current geometry): ``window`` ``(win_length,)`` and the scalars ``lambda_samples``,
+        ``win_length``, ``n_fft``, ``hop_length`` (samples), ``normalize_window`` and ``trainable``."""
+        lambd = self.effective_lambd()
+        win_length, n_fft = self.geometry()
+        window = F.gaussian_window(lambd, win_length, self.normalize_window)
+        return {"window": window.cpu().numpy(), "lambda_samples": float(lambd), "win_length": win_length,
+                "n_fft": n_fft, "hop_length": self.hop_length, "normalize_window": self.normalize_window,
+                "trainable": bool(self.window_parameter.requires_grad)}
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         lambd = self.effective_lambd().to(x.dtype)
         win_length, n_fft = self.geometry()
@@ -232,6 +244,18 @@ class DMEL(nn.Module):
 
     def epoch_metrics(self, sample_rate: int | None) -> dict[str, float]:
         return self.spectrogram.epoch_metrics(sample_rate)
+
+    @torch.no_grad()
+    def export_learned(self) -> dict:
+        """:meth:`GaussianSpectrogram.export_learned` plus ``lambda_ms`` (lambda in ms), ``window_ms``
+        (6 lambda in ms, the trial's ``lambd_ms``), ``sample_rate`` (Hz), ``n_mels`` and the mel
+        ``filterbank`` ``(n_fft // 2 + 1, n_mels)`` at the window's n_fft."""
+        out = self.spectrogram.export_learned()
+        lambd = out["lambda_samples"]
+        fb = self.filterbank(out["n_fft"], torch.device("cpu"), torch.float32)
+        return {**out, "lambda_ms": 1000.0 * lambd / self.sample_rate,
+                "window_ms": F.lambd_to_ms(lambd, self.sample_rate), "sample_rate": self.sample_rate,
+                "n_mels": self.n_mels, "filterbank": fb.numpy()}
 
     def filterbank(self, n_fft: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
         key = (n_fft, device, dtype)
@@ -341,6 +365,20 @@ class AdaSTFT(nn.Module):
         k0 = F.dft_kernels(self.n_fft).to(self.kernels)
         return float(torch.linalg.norm(self.kernels.detach() - k0) / torch.linalg.norm(k0))
 
+    @torch.no_grad()
+    def export_learned(self) -> dict:
+        """``window`` ``(n_fft,)`` as learned, ``initial_window`` (the scipy window it started from), the
+        DFT ``kernels`` ``(2, n_fft // 2 + 1, n_fft)`` when learned, the mel ``filterbank`` when there is one;
+        scalars ``n_fft``, ``hop_length`` (samples), ``sample_rate`` (Hz)."""
+        out = {"window": self.window.detach().cpu().numpy(), "initial_window": self.initial_window().cpu().numpy(),
+               "n_fft": self.n_fft, "hop_length": self.hop_length, "sample_rate": self.sample_rate}
+        if self.kernels is not None:
+            out["kernels"] = self.kernels.detach().cpu().numpy()
+        if self.fb is not None:
+            out["filterbank"] = self.fb.cpu().numpy()
+            out["n_mels"] = int(self.fb.shape[1])
+        return out
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         spec = F.stft_magnitude(x, self.window, self.hop_length, self.kernels, self.pad_mode,
                                 auto_chunk(x.shape[-1], self.hop_length, self.n_fft, x.device))
@@ -375,6 +413,14 @@ class AdaSTFTStack(nn.Module):
     def kernel_change(self) -> float:
         """Mean over members of :meth:`AdaSTFT.kernel_change`."""
         return sum(m.kernel_change() for m in self.members) / len(self.members)
+
+    def export_learned(self) -> dict:
+        """Each member's :meth:`AdaSTFT.export_learned` arrays stacked, one row per window (``window``
+        ``(n_windows, n_fft)``, ...), with the shared scalars."""
+        import numpy as np  # here: this module's math is torch; only the export speaks numpy
+
+        parts = [m.export_learned() for m in self.members]
+        return {k: np.stack([p[k] for p in parts]) if isinstance(v, np.ndarray) else v for k, v in parts[0].items()}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.stack([m(x) for m in self.members], dim=1)

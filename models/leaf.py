@@ -88,6 +88,19 @@ class GaborFilterbank(nn.Module):
         change = ((self.constrained().detach() - self.initial).abs() / self.initial).mean(dim=1).tolist()
         return dict(zip(("center_change", "bandwidth_change", "pool_width_change"), change))
 
+    @torch.no_grad()
+    def export_learned(self) -> dict:
+        """The constrained parameters the forward pass uses, ``(n_filters,)`` each: ``center_cycles``
+        (centre frequency, cycles per sample: times the rate gives Hz), ``fwhm_cycles`` (the bandwidth,
+        full width at half maximum, ``sqrt(2 ln 2) / (pi sigma)`` cycles per sample), ``sigma_samples``
+        and ``pool_width`` (pooling std over half the window); scalars ``window_size`` and ``hop_length``
+        (samples)."""
+        center, sigma, width = self.constrained()
+        return {"center_cycles": (center / (2 * math.pi)).cpu().numpy(),
+                "fwhm_cycles": (LF.FWHM_Z / sigma).cpu().numpy(),
+                "sigma_samples": sigma.cpu().numpy(), "pool_width": width.cpu().numpy(),
+                "window_size": self.window_size, "hop_length": self.hop_length}
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         center, sigma, width = self.constrained()
         n_frames = x.shape[-1] // self.hop_length + 1
@@ -140,6 +153,13 @@ class Leaf(nn.Module):
         """:meth:`GaborFilterbank.drift` and the compression's (:meth:`models.pcen.PCEN.drift` or
         :meth:`models.pcen.LogTBN.drift`)."""
         return {**self.filterbank.drift(), **self.compression.drift()}
+
+    def export_learned(self) -> dict:
+        """:meth:`GaborFilterbank.export_learned` and the compression's, its keys prefixed ``pcen_`` or
+        ``log_tbn_``."""
+        prefix = "pcen_" if isinstance(self.compression, PCEN) else "log_tbn_"
+        return {**self.filterbank.export_learned(),
+                **{prefix + k: v for k, v in self.compression.export_learned().items()}}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.compression(self.filterbank(x))

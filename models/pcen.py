@@ -61,6 +61,14 @@ class PCEN(nn.Module):
         change = (self.log_params().detach() - self.initial).abs().mean(dim=1).tolist()
         return {f"pcen_{name}_change": value for name, value in zip(PCEN_PARAMS, change)}
 
+    @torch.no_grad()
+    def export_learned(self) -> dict:
+        """``s``, ``alpha``, ``delta``, ``r`` ``(n_bands,)``: the values the forward pass uses (caps applied);
+        scalars ``eps`` and ``floor`` (``nan``: no floor)."""
+        values = self.log_params().exp().cpu().numpy()
+        return {**dict(zip(PCEN_PARAMS, values)), "eps": self.eps,
+                "floor": math.nan if self.floor is None else self.floor}
+
     def forward(self, energy: torch.Tensor) -> torch.Tensor:
         if energy.shape[-2] != self.n_bands:
             raise ValueError(f"PCEN built for {self.n_bands} bands got input of shape {tuple(energy.shape)}")
@@ -95,6 +103,14 @@ class PCENCompressed(nn.Module):
     def epoch_metrics(self, sample_rate: int | None) -> dict[str, float]:
         return interface.epoch_metrics(self.frontend, sample_rate)
 
+    def export_learned(self) -> dict:
+        """The front-end's ``export_learned()`` (else its parameters and buffers by name) and PCEN's
+        :meth:`PCEN.export_learned`, prefixed ``pcen_``."""
+        own = getattr(self.frontend, "export_learned", None)
+        inner = own() if own is not None else {name: t.detach().cpu().numpy() for name, t in
+                                                 [*self.frontend.named_parameters(), *self.frontend.named_buffers()]}
+        return {**inner, **{f"pcen_{k}": v for k, v in self.pcen.export_learned().items()}}
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.pcen(self.frontend(x))
 
@@ -119,6 +135,15 @@ class LogTBN(nn.Module):
     def drift(self) -> dict[str, float]:
         """``log1p_a_change``: mean over bands of ``|a - 0|`` (``a`` starts at 0)."""
         return {"log1p_a_change": float(self.a.detach().abs().mean())}
+
+    @torch.no_grad()
+    def export_learned(self) -> dict:
+        """``a`` ``(n_bands,)``; the batch norm's ``weight``, ``bias``, ``running_mean`` and ``running_var``
+        ``(n_bands,)``; scalars ``eps`` and ``median`` (1: the temporal median is subtracted)."""
+        norm = self.norm
+        return {"a": self.a.cpu().numpy(), "weight": norm.weight.cpu().numpy(), "bias": norm.bias.cpu().numpy(),
+                "running_mean": norm.running_mean.cpu().numpy(), "running_var": norm.running_var.cpu().numpy(),
+                "eps": norm.eps, "median": bool(self.median)}
 
     def forward(self, energy: torch.Tensor) -> torch.Tensor:
         if energy.shape[-2] != self.a.numel():

@@ -83,6 +83,17 @@ class SincNet(nn.Module):
         return {"sinc_low_change": FF.relative_change(low_hz, self.low_hz_init),
                 "sinc_band_change": FF.relative_change(high_hz - low_hz, self.width_hz_init)}
 
+    @torch.no_grad()
+    def export_learned(self) -> dict:
+        """The cut-offs the forward pass uses, ``(n_filters,)`` each: ``low_hz``, ``high_hz``, ``center_hz``
+        (their mean), ``band_hz`` (``high_hz - low_hz``); the ``filters`` ``(n_filters, kernel_size)``; scalars
+        ``kernel_size``, ``hop_length`` (samples) and ``sample_rate`` (Hz)."""
+        low, high = self.cutoffs_hz()
+        return {"low_hz": low.cpu().numpy(), "high_hz": high.cpu().numpy(),
+                "center_hz": ((low + high) / 2).cpu().numpy(), "band_hz": (high - low).cpu().numpy(),
+                "filters": self.filters().cpu().numpy(), "kernel_size": self.kernel_size,
+                "hop_length": self.hop_length, "sample_rate": self.sample_rate}
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.remove_mean:
             x = x - x.mean(dim=-1, keepdim=True)

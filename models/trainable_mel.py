@@ -58,6 +58,16 @@ class TrainableMel(nn.Module):
         """``filterbank_change``: ``||W - W0|| / ||W0||`` of the effective filterbank against the mel one."""
         return {"filterbank_change": FF.relative_change(self.effective_filterbank(), self.filterbank_init)}
 
+    @torch.no_grad()
+    def export_learned(self) -> dict:
+        """``filterbank`` ``(n_fft // 2 + 1, n_mels)``: the non-negative weights the forward pass uses;
+        ``window`` ``(win_length,)``: the fixed Hann window of the STFT; scalars ``n_fft``, ``win_length``,
+        ``hop_length`` (samples) and ``n_mels``."""
+        fb = self.effective_filterbank()
+        stft = self.spectrogram
+        return {"filterbank": fb.cpu().numpy(), "window": stft.window.cpu().numpy(), "n_fft": stft.n_fft,
+                "win_length": stft.win_length, "hop_length": stft.hop_length, "n_mels": int(fb.shape[1])}
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.remove_mean:
             x = x - x.mean(dim=-1, keepdim=True)

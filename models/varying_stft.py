@@ -76,6 +76,15 @@ class VaryingSTFTMel(nn.Module):
         """``window_length_change``: ``||lambda - lambda0|| / ||lambda0||`` over all the widths."""
         return {"window_length_change": FF.relative_change(self.lambd(), self.lambd_init)}
 
+    @torch.no_grad()
+    def export_learned(self) -> dict:
+        """``lambda_samples``: the window widths the forward pass uses, ``(n_freqs or 1, n_frames or 1)``
+        samples (per ``variation``); the mel ``filterbank`` ``(n_fft // 2 + 1, n_mels)``; scalars ``n_fft``,
+        ``hop_length`` (samples), ``min_lambd`` and ``max_lambd`` (samples)."""
+        return {"lambda_samples": self.lambd().cpu().numpy(), "filterbank": self.fb.cpu().numpy(),
+                "n_fft": self.n_fft, "hop_length": self.hop_length, "min_lambd": self.min_lambd,
+                "max_lambd": self.max_lambd, "n_mels": int(self.fb.shape[1])}
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.log_lambd.shape[1] > 1 and x.shape[-1] != self.n_points:
             raise ValueError(f"a time-varying window was built for {self.n_points} samples, got {x.shape[-1]}")

@@ -301,6 +301,9 @@ def _write_test_artifacts(ckpt: Path, test, data) -> None:
     confusion_table(labels, test.predictions, data.class_names).to_csv(ckpt / "confusion_matrix.csv")
     (ckpt / "splits.json").write_text(json.dumps(
         {"train": data.ids_train, "valid": data.ids_valid, "test": data.ids_test}))
+    # what predict.py needs to read new audio as this corpus did: class i's name, the rate, the clip length
+    (ckpt / "classes.json").write_text(json.dumps(
+        {"class_names": list(data.class_names), "sample_rate": data.sample_rate, "n_points": data.n_points}))
 
 
 def train_trial(config: dict) -> None:
