@@ -92,7 +92,7 @@ BENCH_WINDOW_MS = 25.0  # the front-end bench's common (initial) window length
 
 @register_experiment(gpu_share=1 / 8, figures="figures.frontends", full_epochs=1000, budget_env="AUDIO_MAX_EPOCHS")
 def frontends(max_epochs):
-    """Issue 12's bench: every front-end of the registry on FSDD with the same classifier (the conv head).
+    """The front-end bench: every front-end of the registry on FSDD with the same classifier (the conv head).
 
     Every front-end starts at a 25 ms window, 64 bands and hop 10 ms: torchaudio's fixed mel (Hann, log;
     and with learnable PCEN instead of the log), DMEL trainable and fixed (6 lambda = 25 ms), Ada-STFT
@@ -117,9 +117,8 @@ def frontends(max_epochs):
         {"frontend": "dstft", "init_window_ms": ms, "dstft_variation": "time"},
     ]
     # Each front-end's output is standardised per example before the shared head: their scales differ by
-    # orders of magnitude (log-mel down to ln 1e-10 = -23, PCEN about 0-2). Unstandardised, on real FSDD
-    # (10 epochs), every log front-end (fixed and trainable mel, DMEL) stayed at chance (loss ln 10) while
-    # PCEN, Ada-STFT and EfficientLEAF learned; with it, the fixed mel's loss fell to 1.78 in 3 epochs.
+    # orders of magnitude (log-mel down to ln 1e-10 = -23, PCEN about 0-2), and unstandardised the log
+    # front-ends do not train (docs/benchmarks.md, "The front-end bench without standardisation").
     return {**_audio_mnist_common(max_epochs), "model_name": "mel_conv_net", "standardize": True,
             "variant": tune.grid_search(variants)}
 

@@ -263,8 +263,7 @@ def _imap(workers: int):
     """An unordered ``imap(fn, items)``: in this process for one worker, else over a forked pool.
 
     A process that runs other threads (a Ray worker: a trial that finds no cache) decodes in this
-    process: a fork copies locks that those threads hold, and a forked decoder hung on one about
-    one time in five. ``main.py`` builds caches before the trials, from single-threaded processes.
+    process: a fork copies locks that those threads hold, and a forked decoder can hang on one. ``main.py`` builds caches before the trials, from single-threaded processes.
     """
     if workers == 1 or threading.active_count() > 1:
         yield map

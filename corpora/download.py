@@ -2,8 +2,9 @@
 
 Each corpus module owns its ``install`` (``corpora/fsdd.py``, ``gtzan.py``, ``fma.py``, ``esc50.py``,
 ``audiomnist.py``) and builds it from these helpers; the command line
-(``python -m corpora <dataset> ...``, what ``download_data.sh`` runs) dispatches through the registry
-``corpora.DOWNLOADS``. This module imports no corpus module.
+(``python -m corpora <dataset> ...``, what ``download_data.sh`` runs) dispatches through each corpus's
+record (its ``download`` and ``install_from_args``, :mod:`corpora.registry`). This module imports no corpus
+module.
 
 Nothing half-written is left behind: downloads go to ``*.part`` and are renamed when complete
 (an interrupted http(s) download is resumed from its ``*.part``); archives are extracted into a

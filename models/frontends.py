@@ -25,17 +25,10 @@ from torch import nn
 from models import functional as F
 from models.registry import register_frontend
 
-# Working-set bound for one STFT call, in frame samples (frames x n_fft), per device type. On the
-# CPU larger calls are memory-bound: at 300 ms / n_fft 4096 a whole batch of 64 is ~3x slower than
-# chunks of 2 (benchmarks/bench_frontend.py). With DMEL's scratch tensors reused from chunk to chunk,
-# 2**17 (a chunk's windowed frames are 512 KiB of float32, about the size of a core's L2 cache) beat
-# 2**20 at every window measured (median DMEL/fixed-mel ratio over 3-10 alternated benchmark runs on
-# the shared 2-core machine, one thread): FSDD 10 ms 1.22x against 1.64x, 35 ms 0.82x against 1.10x,
-# 300 ms 0.61x against 0.81x; ESC-50 10 ms 1.22x against 1.35x; GTZAN 10 ms 1.32x against 1.46x,
-# 46.4 ms 0.95x against 1.01x (2**18: better at GTZAN 10 ms and FSDD 35 ms, worse at ESC-50 10 ms).
-# On a GPU every call is a kernel launch and the temporaries of one call (windowed frames, rfft
-# output, power: ~16 bytes per frame sample, ~512 MiB at 2**25) fit easily, so calls are 256x
-# larger: a batch of 16 GTZAN 30 s clips at n_fft 1024 is one call.
+# Working-set bound for one STFT call, in frame samples (frames x n_fft), per device type. On the CPU
+# large calls are memory-bound, so a chunk's windowed frames (2**17 float32 = 512 KiB) stay about the size
+# of a core's L2 cache; on a GPU each call is a kernel launch and one call's temporaries (~16 bytes per
+# frame sample) fit easily, so calls are 256x larger. Measurements: docs/benchmarks.md, "STFT chunk size".
 CHUNK_ELEMENTS = {"cpu": 2**17, "cuda": 2**25}
 LAMBD_PARAMS = ("abs", "log")  # how the trained parameter gives lambda (GaussianSpectrogram)
 
@@ -129,8 +122,8 @@ class GaussianSpectrogram(nn.Module):
 
         The bounds hold the value but pass the gradient through (straight-through clamp), so a window
         on its floor or ceiling leaves it again when the loss says so. (``torch.clamp``'s gradient is
-        zero at a bound, and :meth:`project_` puts lambda exactly on it: the floor absorbed every
-        window that touched it, and Adam's leftover momentum kept pushing it there.)
+        zero at a bound and :meth:`project_` puts lambda exactly on it, so with a plain clamp a window
+        that reached the floor could never leave it; docs/benchmarks.md, "DMEL from a 10 ms window".)
         """
         raw = self.lambd.abs() if self.lambd_param == "abs" else self.log_lambd.exp()
         return raw + (raw.clamp(self.min_lambd, self.max_lambd) - raw).detach()

@@ -175,20 +175,17 @@ class _WindowPowerSTFT(torch.autograd.Function):
     That is one inverse FFT instead of autograd's complex FFT backward and frame re-assembly.
 
     On the CPU, at short windows, first touches of freshly allocated memory cost as much as the FFTs
-    (page faults: 2 ms of a 5.7 ms step at FSDD 10 ms, one thread). So the chunks write into one output
-    (no concatenation), and the temporaries live in three scratch tensors of
-    ``workspace`` (:func:`_scratch`), reused by every chunk and, when the caller keeps ``workspace``,
-    by every call: the padded signal ``(B, time + 2 (N // 2))`` (padded again in the backward pass from the
-    saved input: a copy costs less than fresh memory), a real ``(chunk, frames, N)`` one for the windowed
-    frames, and a complex ``(chunk, frames, F)`` one for ``|Z|^2``'s squares and then ``X``. ``irfft(X)``
-    is new for each chunk (``irfft(out=...)`` copies from a temporary: no faster, measured).
-    Every step works in the FFT's ``(B, frames, freq)`` layout and is one vectorised pass over
-    contiguous memory (the real and imaginary parts of a complex tensor, one pass each with a stride
-    of 2, took twice as long: 0.33 against 0.15 ms for ``|Z|^2``, 0.77 against 0.14 ms for ``X``).
-    The sum over frames is one in-place product and reduction (an ``einsum`` copied the frames
-    transposed and ran one dot product per window sample: 1.8 ms against 0.1 ms, FSDD at 10 ms).
-    On one CPU thread (MKL) the FFT beats a DFT by matrix product at every size measured: 0.26 against
-    1.6 ms for 4,416 frames of 128 samples, 0.08 against 0.12 ms at 32 and 0.02 against 0.05 ms at 8.
+    (page faults). So the chunks write into one output (no concatenation), and the temporaries live in
+    three scratch tensors of ``workspace`` (:func:`_scratch`), reused by every chunk and, when the caller
+    keeps ``workspace``, by every call: the padded signal ``(B, time + 2 (N // 2))`` (padded again in the
+    backward pass from the saved input: a copy costs less than fresh memory), a real ``(chunk, frames, N)``
+    one for the windowed frames, and a complex ``(chunk, frames, F)`` one for ``|Z|^2``'s squares and then
+    ``X``. ``irfft(X)`` is new for each chunk (``irfft(out=...)`` copies from a temporary, so it saves
+    nothing). Every step works in the FFT's ``(B, frames, freq)`` layout and is one vectorised pass over
+    contiguous memory (a strided pass over a complex tensor's real and imaginary parts is slower); the
+    sum over frames is one in-place product and reduction (an ``einsum`` would copy the frames
+    transposed). The FFT beat a DFT by matrix product at every size measured on one CPU thread.
+    The timings behind each choice: docs/benchmarks.md, "DMEL's CPU STFT".
     """
 
     @staticmethod
@@ -275,7 +272,7 @@ def stft_window(name: str, n_fft: int) -> torch.Tensor:
     Returns:
         ``(n_fft,)`` float32 tensor.
     """
-    import scipy.signal  # here, not at the top: 0.6 s to import, and only Ada-STFT needs it
+    import scipy.signal  # here, not at the top: slow to import, and only Ada-STFT needs it
 
     try:
         window = scipy.signal.get_window(name, n_fft, fftbins=True)
@@ -305,7 +302,7 @@ def stft_magnitude(x: torch.Tensor, window: torch.Tensor, hop_length: int, kerne
     """Magnitude STFT ``|STFT|`` with ``center=True`` (``n_fft // 2`` samples of padding each side).
 
     ``kernels=None``: the exact DFT by FFT, ``sqrt`` of :func:`power_spectrogram` (whose closed-form
-    window gradient is ~20 % faster than autograd through ``torch.stft`` at n_fft 1024 on 30 s clips).
+    window gradient is cheaper than autograd through ``torch.stft``; docs/benchmarks.md).
     Otherwise the frames (``unfold`` of the padded signal) go through one matmul with the
     window-weighted kernels, ``sum_n frame[n] w[n] K[:, k, n]`` (the window is folded into the
     kernels rather than into a windowed copy of the frames: same sum, one large matmul less in
@@ -364,9 +361,7 @@ def apply_filterbank(spec: torch.Tensor, fb: torch.Tensor, offset: float = 0.0) 
 
 # Filters per block of the banded filterbank product on the CPU. Mel filters are narrow bands, so most
 # of a dense product multiplies zeros; but each block is one matrix product, and small ones are slow.
-# Forward + backward, one thread: 16 beats 4, 8, 32 and dense at 64 and 128 mels (1,728 frames,
-# n_fft 1024, 128 mels: 1.1 ms against 4.9 dense; 4,416 frames, n_fft 128, 64 mels: 0.45 against 0.89;
-# n_fft 4096: 27 against 43 ms).
+# 16 was the fastest block at 64 and 128 mels (docs/benchmarks.md, "Banded filterbank product").
 FILTER_BLOCK = 16
 
 

@@ -26,7 +26,7 @@ COMMON = {
     "tf_warmup_epochs": 0,             # epochs, the front-end's learnable parameters frozen at the start while the classifier trains (0 = off)
     "hop_length": 1,                   # samples
     "n_mels": 64,
-    "compression": "log",              # log: each front-end's own log (today's) | pcen: learnable PCEN (log-space per-band s, alpha, delta, r) on its energies; not for leaf/efficientleaf (they end in sPCEN)
+    "compression": "log",              # log: each front-end's own log | pcen: learnable PCEN (log-space per-band s, alpha, delta, r) on its energies; not for leaf/efficientleaf (they end in sPCEN)
     "standardize": False,              # standardise each example's front-end output (zero mean, unit std)
     "specaugment_freq": 0,             # SpecAugment: widest frequency mask, bins (0 = off); training only
     "specaugment_time": 0,             # SpecAugment: widest time mask, frames (0 = off); training only

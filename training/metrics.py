@@ -1,7 +1,7 @@
 """Classification metrics of one split: accuracy, macro-F1, per-class recall, confusion matrix.
 
 Everything is read off the confusion matrix (numpy): scikit-learn's ``metrics`` computes the same
-numbers (the tests check them against it) but costs 0.8 s of imports in every trial process.
+numbers (the tests check them against it) but is slow to import, and every trial process would pay it.
 """
 from __future__ import annotations
 
