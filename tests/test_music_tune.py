@@ -34,7 +34,7 @@ def test_gtzan_grid_and_figures(root, tmp_path):
     dirs = trial_dirs(tmp_path / "rr" / "gtzan")
     last = [pd.read_csv(d / "progress.csv").iloc[-1] for d in dirs]
     assert all(row["n_unreadable"] == 1 for row in last)  # jazz.00054.wav, skipped and counted
-    ada = [row for row in last if row["frontend_window_mse"] == row["frontend_window_mse"]]
+    ada = [row for row in last if "frontend_window_mse" in row]  # each front-end reports its own drift
     assert len(ada) == 4 and all(row["frontend_window_mse"] > 0 for row in ada)
     configs = [json.loads((d / "params.json").read_text()) for d in dirs]
     assert sorted({c["variant"]["frontend"] for c in configs}) == ["adastft", "gaussian", "torchaudio_mel"]
