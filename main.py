@@ -26,6 +26,7 @@ from corpora import CORPORA, prepare
 from tuning.runner import SCHEDULERS, SEARCHES, ConfigError, build_parts, error_report, expand_grid, init_ray, \
     parse_overrides, run_experiment, stored_search, summarize, trial_resources
 from tuning.storage import display, exists, experiment_location, move_aside, storage_root
+from tuning.tracking import DEFAULT_URI as DEFAULT_MLFLOW_URI, tracking_callbacks
 from tuning.validate import check_arguments, check_configs, check_space, check_storage
 
 PROJECT_ROOT = Path(__file__).resolve().parent
@@ -67,6 +68,10 @@ def parse_args(argv=None):
     p.add_argument("--prepare_only", action="store_true",
                    help="check the data and build the decoded-audio cache (on every node with --address), then exit")
     p.add_argument("--fresh", action="store_true", help="move an existing experiment aside and start over")
+    p.add_argument("--mlflow", nargs="?", const=DEFAULT_MLFLOW_URI, default=None, metavar="URI",
+                   help="log every trial (config, per-epoch and test metrics) to MLflow, one run per trial in the "
+                        "MLflow experiment <name>[/<part>]: a folder or file:/path (file store), sqlite:///path.db, "
+                        "http(s)://host:port; alone: <project>/mlruns/mlflow.db (docs/tracking.md). Default off")
     p.add_argument("--list", nargs="?", const="all", default=None, metavar="KIND",
                    help="print the registered experiments, front-ends and datasets and exit; --list=experiments|"
                         "frontends|datasets|runs prints one tab-separated line per record (for scripts)")
@@ -174,7 +179,7 @@ def main(argv=None) -> int:
             print(f"moved the previous experiment to {display(move_aside(exp))}")
         print(f"experiment {display(exp)}; {part.search.describe()}; resources per trial {resources}")
         results = run_experiment(part.space, exp, resources, args.max_concurrent, max_failures=args.max_failures,
-                                 search=part.search)
+                                 search=part.search, callbacks=tracking_callbacks(args.mlflow, part.name))
         finished, stopped, unfinished, errors = summarize(results, stored_search(exp) or part.search)
         early = f", {stopped} stopped early by the scheduler" if part.search.scheduler != "fifo" else ""
         print(f"{finished} trials finished, {unfinished} unfinished, {len(errors)} errored{early}")

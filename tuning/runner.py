@@ -281,7 +281,7 @@ def trial_resources(cpus_per_trial: float, gpus_per_trial: float | None, name: s
     return resources
 
 
-RUNTIME_EXCLUDES = [".git", ".venv", "data", "results", "ray_results", "cache"]
+RUNTIME_EXCLUDES = [".git", ".venv", "data", "results", "ray_results", "cache", "mlruns"]
 
 
 def init_ray(address: str | None, num_cpus: int | None = None, connect_timeout: float = 60.0) -> None:
@@ -337,12 +337,15 @@ def tune_config(search: Search, space: dict, max_concurrent: int | None = None) 
 
 
 def run_experiment(space: dict, exp_dir: str | Path, resources: dict, max_concurrent: int | None = None,
-                   verbose: int = 1, max_failures: int = 2, search: Search | None = None):
+                   verbose: int = 1, max_failures: int = 2, search: Search | None = None,
+                   callbacks: list | None = None):
     """Run (or resume) the experiment at ``exp_dir`` (a path or a URI); return Tune's ``ResultGrid``.
 
     A new experiment keeps 2 checkpoints per trial and restarts a failed trial from its last one up
     to ``max_failures`` times; ``search`` (default: a grid) says how the space is explored. A resumed
     one keeps the settings it was started with, its searcher's state and the trials it has drawn.
+    ``callbacks`` (Tune callbacks: the tracking of ``tuning/tracking.py``) are this command's, resumed or
+    not: they replace those a resumed experiment stored (Tune keeps its RunConfig in tuner.pkl).
     """
     search = search or Search()
     exp = str(exp_dir) if is_uri(exp_dir) else str(Path(exp_dir).resolve())
@@ -356,6 +359,7 @@ def run_experiment(space: dict, exp_dir: str | Path, resources: dict, max_concur
                   "it was stored. Use --fresh to start over with the new one.")
         print(f"resuming the experiment in {display(exp)}")
         tuner = tune.Tuner.restore(exp_path, trainable=trainable, resume_errored=True, storage_filesystem=fs)
+        tuner._local_tuner.get_run_config().callbacks = list(callbacks or [])  # restore takes no RunConfig
     else:
         storage, name = split_location(exp_path)
         tuner = tune.Tuner(
@@ -365,7 +369,7 @@ def run_experiment(space: dict, exp_dir: str | Path, resources: dict, max_concur
             run_config=tune.RunConfig(
                 storage_path=storage, storage_filesystem=fs, name=name, verbose=verbose,
                 failure_config=tune.FailureConfig(max_failures=max_failures),
-                checkpoint_config=tune.CheckpointConfig(num_to_keep=2)),
+                checkpoint_config=tune.CheckpointConfig(num_to_keep=2), callbacks=list(callbacks or [])),
         )
         write_text(space_file, _space_repr(space, search))
     save_state_safely()  # a kill -9 at any moment leaves a state the rerun restores (tuning/tune_state.py)

@@ -43,6 +43,7 @@ from training.loop import LOSSES, OPTIMIZERS
 from training.segments import TRAIN_SEGMENTS, n_segments
 from training.trial import DEVICES
 from tuning.storage import is_uri
+from tuning.tracking import uri_problems
 
 
 @dataclasses.dataclass(frozen=True)
@@ -244,6 +245,7 @@ def check_arguments(args) -> list[str]:
     if gpus is not None and gpus > 1 and gpus != int(gpus):
         out.append(f"--gpus_per_trial={gpus!r}: a share above 1 must be whole GPUs (Ray's rule); use {int(gpus)} "
                    f"or {int(gpus) + 1}, or a fraction below 1")
+    out += uri_problems(getattr(args, "mlflow", None))  # --mlflow's store (tuning/tracking.py)
     local_cpus = args.num_cpus or os.cpu_count() or 1
     if not args.address and args.cpus_per_trial > local_cpus:
         out.append(f"--cpus_per_trial={args.cpus_per_trial!r}: the local Ray has {local_cpus} CPUs "
