@@ -23,8 +23,8 @@ import sys
 from pathlib import Path
 
 from corpora import CORPORA, prepare
-from tuning.runner import SCHEDULERS, SEARCHES, ConfigError, build_parts, error_report, expand_grid, init_ray, \
-    parse_overrides, run_experiment, stored_search, summarize, trial_resources
+from tuning.runner import error_report, init_ray, run_experiment, stored_search, summarize, trial_resources
+from tuning.spaces import SCHEDULERS, SEARCHES, ConfigError, build_parts, expand_grid, parse_overrides
 from tuning.storage import display, exists, experiment_location, move_aside, storage_root
 from tuning.tracking import DEFAULT_URI as DEFAULT_MLFLOW_URI, tracking_callbacks
 from tuning.validate import check_arguments, check_configs, check_space, check_storage

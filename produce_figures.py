@@ -6,25 +6,50 @@
 Experiments are read from ``<storage>/<name>``; ``--storage`` is a local folder or a URI
 (``file:///abs/path``, ``s3://bucket/prefix``, ``s3://bucket/prefix?endpoint_override=host:port&scheme=http``;
 S3 credentials come from the usual AWS environment variables) and defaults to ``--ray_root_dir``.
-Writes figures to ``<results_dir>/figures`` (PDF and PNG), tables to ``<results_dir>/tables``
-(Markdown and LaTeX), and one self-contained page with all of them, ``<results_dir>/index.html``
-(figures/report.py). Experiments that have not been run are skipped with a message. Unfinished and
+Every registered experiment (``tuning.experiments``, in registration order) is drawn by the module its
+record names (``figures``), each module once; one without a module gets the summary table of
+``figures/generic.py``. Writes figures to ``<results_dir>/figures`` (PDF and PNG), tables to
+``<results_dir>/tables`` (Markdown, LaTeX and JSON), and one self-contained page with all of them,
+``<results_dir>/index.html`` (figures/report.py, from the JSON). Experiments that have not been run are skipped with a message. Unfinished and
 errored trials are left out of the numbers and named; each table's ``n`` is finished/total and a line
 under it gives the experiment, its trials, the budget and the code's git commit.
 """
 from __future__ import annotations
 
 import argparse
+import functools
+import importlib
 import sys
 from pathlib import Path
+from typing import Callable
 
-from figures import audio_mnist, audiomnist60, esc50, fma, frontends, gtzan, time_frequency, window_search
+from figures import generic
+from figures.provenance import missing_trials
+from figures.read import UnreadableExperiment, finished, load_experiment
 from figures.report import write_report
-from figures.results import UnreadableExperiment, display_location, experiment_location, finished, \
-    load_experiment, missing_trials
+from tuning.experiments import get_experiment, list_experiments
+from tuning.storage import display as display_location
+from tuning.storage import experiment_location
 
-# modules with produce(load, split, figure_dir, table_dir)
-FIGURES = (time_frequency, audio_mnist, frontends, gtzan, fma, esc50, audiomnist60, window_search)
+
+def figure_producers() -> list[tuple[str, Callable]]:
+    """``(name, produce)`` for every registered experiment, in registration order, where ``produce(load,
+    split, figure_dir, table_dir)`` draws it: its record's ``figures`` module (each module once: one module
+    may draw several experiments), else the generic table of :mod:`figures.generic`."""
+    producers, seen = [], set()
+    for name in list_experiments():
+        module = get_experiment(name).figures
+        if module is None:
+            producers.append((f"{generic.__name__} ({name})", generic.for_experiment(name)))
+        elif module not in seen:
+            seen.add(module)
+            producers.append((module, functools.partial(_module_produce, module)))
+    return producers
+
+
+def _module_produce(module: str, load, split: str, figure_dir: Path, table_dir: Path) -> None:
+    """``<module>.produce(...)``, imported here: a module that fails to import stops only its own figures."""
+    importlib.import_module(module).produce(load, split, figure_dir, table_dir)
 
 
 def main(argv=None) -> int:
@@ -60,12 +85,12 @@ def main(argv=None) -> int:
         return df, histories
 
     failed = []
-    for module in FIGURES:
+    for label, produce in figure_producers():
         try:
-            module.produce(load, args.split, fig_dir, table_dir)
+            produce(load, args.split, fig_dir, table_dir)
         except Exception as e:  # noqa: BLE001 - one broken experiment must not cost the others their figures
-            failed.append(module.__name__)
-            print(f"{module.__name__}: stopped by {type(e).__name__}: {e}; the other experiments go on")
+            failed.append(label)
+            print(f"{label}: stopped by {type(e).__name__}: {e}; the other experiments go on")
     write_report(Path(args.results_dir) / "index.html", fig_dir, table_dir)
     return 1 if failed else 0
 

@@ -125,7 +125,7 @@ def describe(cfg: dict) -> tuple[str, str]:
 
 
 def run_grid(name: str, args) -> None:
-    from tuning.runner import build_parts, expand_grid  # the grids import Ray; the measuring subprocesses do not
+    from tuning.spaces import build_parts, expand_grid  # the grids import Ray; the measuring subprocesses do not
 
     configs = {}  # every part of an experiment of parts (window_search); a distribution's edges
     for cfg in (c for part in build_parts(name, 1, 1) for c in expand_grid(part.space)):

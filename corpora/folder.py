@@ -185,15 +185,16 @@ def held_out(labels: np.ndarray, groups: np.ndarray, share: float, seed: int) ->
     """``(n,)`` bool: a seeded share of the ``n`` rows, stratified by ``labels`` and in whole ``groups``.
 
     ``share`` (in (0, 1)) is rounded to ``m/k`` with ``k`` at most ``MAX_FOLDS`` and the number of
-    groups; the rows are ``m`` of the ``k`` folds of ``StratifiedGroupKFold`` shuffled by ``seed``.
-    Fewer than two groups hold nothing out."""
+    groups of the largest class (``StratifiedGroupKFold`` refuses more folds than that), and ``m`` at least
+    1 (a small share of a small corpus still holds one group per class out); the rows are ``m`` of the ``k``
+    folds of ``StratifiedGroupKFold`` shuffled by ``seed``. Fewer than two groups per class hold nothing out."""
     mask = np.zeros(len(labels), dtype=bool)
-    limit = min(MAX_FOLDS, len(np.unique(groups)))
+    pairs = np.unique(np.stack([labels.astype(str), groups.astype(str)]), axis=1)  # (2, distinct (class, group))
+    per_class = np.unique(pairs[0], return_counts=True)[1]
+    limit = min(MAX_FOLDS, int(per_class.max()) if len(per_class) else 0)
     if limit < 2:
         return mask
-    fraction = min(Fraction(share).limit_denominator(limit), Fraction(limit - 1, limit))
-    if fraction == 0:
-        return mask
+    fraction = min(max(Fraction(share).limit_denominator(limit), Fraction(1, limit)), Fraction(limit - 1, limit))
     folds = StratifiedGroupKFold(fraction.denominator, shuffle=True, random_state=seed)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", "The least populated class", UserWarning)  # checked by check_classes

@@ -7,8 +7,10 @@ from pathlib import Path
 import pandas as pd
 
 from figures.plotting import accuracy_and_window_grid, grid_row, lambda_curves, save
-from figures.results import PAIRED_CAPTION, PAIRED_COST_COLUMN, PAIRED_DIFF_COLUMN, PAIRED_TEST_COLUMN, finished, \
-    mean_std, source_line, trainable_vs_fixed, write_table
+from figures.provenance import source_line
+from figures.read import finished
+from figures.tables import PAIRED_CAPTION, PAIRED_COST_COLUMN, PAIRED_DIFF_COLUMN, PAIRED_TEST_COLUMN, mean_std, \
+    trainable_vs_fixed, write_table
 
 SAMPLE_RATE = 8000
 # DMEL paper, Table 3 (AudioMNIST, LNet = mel_linear_net, 10 runs): init ms -> (learned ms, DMEL, fixed)

@@ -11,7 +11,9 @@ from pathlib import Path
 
 from figures.dmel_paper import paper_figure, paper_table, with_init_ms
 from figures.plotting import lambda_curves, save
-from figures.results import PAIRED_CAPTION, finished, source_line, write_table
+from figures.provenance import source_line
+from figures.read import finished
+from figures.tables import PAIRED_CAPTION, write_table
 
 # DMEL paper, Table 3 (AudioMNIST, LNet = mel_linear_net, 10 runs): init ms -> (learned ms, DMEL, fixed)
 PAPER_TABLE3 = {10: ("(314, 442)", "94.9 ± 1.0", "89.3 ± 1.0"), 35: ("(398, 484)", "95.0 ± 0.8", "91.9 ± 1.2"),

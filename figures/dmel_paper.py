@@ -10,8 +10,8 @@ import re
 import pandas as pd
 
 from figures.plotting import accuracy_and_window_grid, grid_row
-from figures.results import PAIRED_COST_COLUMN, PAIRED_DIFF_COLUMN, PAIRED_TEST_COLUMN, finished, mean_std, \
-    trainable_vs_fixed
+from figures.read import finished
+from figures.tables import PAIRED_COST_COLUMN, PAIRED_DIFF_COLUMN, PAIRED_TEST_COLUMN, mean_std, trainable_vs_fixed
 
 
 def with_init_ms(df: pd.DataFrame) -> pd.DataFrame:

@@ -12,7 +12,9 @@ from pathlib import Path
 
 from figures.dmel_paper import FOLD, PAIRED_FOLDS_CAPTION, paper_figure, paper_table, with_init_ms
 from figures.plotting import lambda_curves, save
-from figures.results import PAIRED_CAPTION, finished, source_line, write_table
+from figures.provenance import source_line
+from figures.read import finished
+from figures.tables import PAIRED_CAPTION, write_table
 
 # DMEL paper, Table 2 (ESC-50, CNN6 from scratch, 10 runs): init ms -> (learned ms, DMEL, fixed)
 PAPER_TABLE2 = {10: ("(25, 27)", "87.3 ± 1.0", "84.2 ± 1.2"), 35: ("(31, 90)", "86.1 ± 1.3", "86.9 ± 0.7"),

@@ -10,9 +10,12 @@ from pathlib import Path
 
 import pandas as pd
 
+from figures.labels import with_frontends
 from figures.music import anchor_rows, best_confusion, comparison_table
 from figures.plotting import frontend_comparison, save
-from figures.results import finished, source_line, with_frontends, write_table
+from figures.provenance import source_line
+from figures.read import finished
+from figures.tables import write_table
 
 ANCHORS = [(60.0, "FMA system, 3 s + ensemble: 60"), (12.5, "chance (30 s model): 12.5")]
 ANCHOR_ROWS = [("FMA system (published)", "fixed log-mel, 3 s segments, ensemble", "60.0"),

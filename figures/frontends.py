@@ -18,8 +18,11 @@ import numpy as np
 import pandas as pd
 from matplotlib.ticker import MaxNLocator
 
+from figures.labels import with_frontends
 from figures.plotting import save
-from figures.results import COST_COLUMN, cost, count, finished, mean_std, source_line, with_frontends, write_table
+from figures.provenance import source_line
+from figures.read import finished
+from figures.tables import COST_COLUMN, cost, count, mean_std, write_table
 
 NAME = "frontends"
 
@@ -39,7 +42,7 @@ def drift_summary(part: pd.DataFrame, columns: list[str]) -> str:
 def bench_table(everything: pd.DataFrame, acc_col: str) -> pd.DataFrame:
     """One row per front-end label of ``everything`` (every trial, finished or not): accuracy
     ``mean ± std`` (%) over the finished trials, the final drift of each learnable group, the cost
-    (:func:`figures.results.cost`: mean training seconds and epochs per trial) and ``n``."""
+    (:func:`figures.tables.cost`: mean training seconds and epochs per trial) and ``n``."""
     columns = drift_columns(everything)
     rows = []
     for label, part in everything.groupby("frontend", sort=True):

@@ -14,9 +14,12 @@ from pathlib import Path
 import pandas as pd
 import torch
 
+from figures.labels import with_frontends
 from figures.music import anchor_rows, best_confusion, comparison_table
 from figures.plotting import accuracy_and_window_grid, frontend_comparison, learned_windows, save
-from figures.results import finished, read_checkpoint_file, source_line, with_frontends, write_table
+from figures.provenance import source_line
+from figures.read import finished, read_checkpoint_file
+from figures.tables import write_table
 from models.functional import stft_window
 
 # Published numbers on GTZAN (percent).

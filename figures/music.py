@@ -6,7 +6,8 @@ from pathlib import Path
 import pandas as pd
 
 from figures.plotting import confusion_figure, save
-from figures.results import COST_COLUMN, cost, count, finished, mean_std, summed_confusion
+from figures.read import finished, summed_confusion
+from figures.tables import COST_COLUMN, cost, count, mean_std
 
 CONFIG_COLS = ["frontend", "init_ms"]
 

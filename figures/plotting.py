@@ -12,7 +12,7 @@ import pandas as pd  # noqa: E402
 from matplotlib.ticker import MaxNLocator, NullFormatter, ScalarFormatter  # noqa: E402
 
 from figures.paired import PairedStats, p_text  # noqa: E402
-from figures.results import paired_stats  # noqa: E402
+from figures.tables import paired_stats  # noqa: E402
 
 COLORS = {True: "tab:blue", False: "tab:orange"}
 LABELS = {True: "trainable", False: "fixed"}
@@ -53,7 +53,7 @@ def accuracy_and_window_grid(df: pd.DataFrame, acc_col: str, init_col: str, lear
     the named columns; points are means over samples with min-max bars, trainable drawn just left and
     fixed just right of their initial value. The third panel shows, per initial window, the mean paired
     difference in percentage points with its bootstrap 95 % interval and the Wilcoxon p
-    (:func:`figures.results.paired_stats` over runs sharing a seed, or ``pair_unit`` values such as
+    (:func:`figures.tables.paired_stats` over runs sharing a seed, or ``pair_unit`` values such as
     ``"config/fold"``); "n/a" where fewer than 2 pairs exist. ``quantity`` names what is learned in the
     axis labels (``"window"``, ``"λ"``), ``acc_label`` the accuracy axis.
     """
@@ -155,7 +155,7 @@ def frontend_comparison(df: pd.DataFrame, metrics: dict[str, str], panel_col: st
     titled ``panel_title.format(value)`` (e.g. ``"{:g} s segments"``).
 
     Each panel plots the metric (mean over samples, min-max bars) against the initial window in ms,
-    one line per front-end (``frontend``/``init_ms`` columns, see ``figures.results.with_frontends``);
+    one line per front-end (``frontend``/``init_ms`` columns, see ``figures.labels.with_frontends``);
     ``anchors`` are published numbers in percent drawn as dotted lines on the first row.
     """
     panels = sorted(df[panel_col].unique())

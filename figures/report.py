@@ -1,12 +1,13 @@
 """One self-contained HTML page (``results/index.html``) with every figure and table on disk.
 
 The page is built from the files the figure modules wrote, nothing else: ``<figure_dir>/<stem>.png``
-(embedded as base64 data URIs) with a relative link to ``<stem>.pdf``, and ``<table_dir>/<stem>.md``
-(the Markdown that :func:`figures.results.write_table` writes: a caption, a pipe table, then the
-``Source: ...`` lines of :func:`figures.results.source_line`), rendered as HTML tables. CSS is inline
-and nothing is fetched from the network, so the page opens from a copied folder or an e-mail.
+(embedded as base64 data URIs) with a relative link to ``<stem>.pdf``, and ``<table_dir>/<stem>.json``
+(written beside each table's ``.md`` and ``.tex`` by :func:`figures.tables.write_table`: the caption, the
+columns, their alignment, the rows' cell texts as in the Markdown, and the lines under the table, among
+them the ``Source: ...`` lines of :func:`figures.provenance.source_line`), rendered as HTML tables. CSS is
+inline and nothing is fetched from the network, so the page opens from a copied folder or an e-mail.
 
-Tables and figures are grouped by experiment: a table ``<split>_<name>.md`` belongs to experiment
+Tables and figures are grouped by experiment: a table ``<split>_<name>`` belongs to experiment
 ``<name>``; a figure belongs to the experiment with the longest ``<name>`` that its stem is, or ends
 with as ``_<name>`` (``lambda_curves_esc50`` -> ``esc50``, ``test_esc50_folds`` -> ``esc50_folds``);
 the figures of no experiment (``data_example``) are shown last, under "Other figures". Each
@@ -16,6 +17,7 @@ budget and the code's commit.
 from __future__ import annotations
 
 import base64
+import json
 import os
 import re
 import struct
@@ -38,8 +40,8 @@ class Figure:
 
 @dataclass
 class Table:
-    """A Markdown table file, parsed: ``header`` and ``rows`` are cell texts, ``align`` one of
-    ``left``/``right``/``center`` per column; ``notes`` the lines under the table (source lines)."""
+    """A table as :func:`read_table` reads it: ``header`` and ``rows`` are cell texts, ``align`` one of
+    ``left``/``right``/``center`` per column; ``notes`` the lines under the table that are not source lines."""
     stem: str
     caption: str
     header: list[str]
@@ -76,30 +78,20 @@ def experiment_of_figure(stem: str, experiments: list[str]) -> str | None:
     return max(matches, key=len) if matches else None
 
 
-def parse_markdown_table(text: str) -> tuple[str, list[str], list[str], list[list[str]], list[str]]:
-    """``(caption, header, align, rows, notes)`` of a Markdown file holding one pipe table (as pandas'
-    ``to_markdown`` writes it): the text before the table is the caption, the non-empty lines after it
-    the notes. A file without a table gives empty ``header``/``rows`` and every line as a note."""
-    lines = text.splitlines()
-    table_at = [i for i, line in enumerate(lines) if line.lstrip().startswith("|")]
-    if len(table_at) < 2:
-        return "", [], [], [], [line for line in lines if line.strip()]
-    first, last = table_at[0], table_at[-1]
-    caption = " ".join(line.strip() for line in lines[:first] if line.strip())
-    notes = [line.strip() for line in lines[last + 1:] if line.strip()]
-
-    def cells(line: str) -> list[str]:
-        return [c.strip() for c in line.strip().strip("|").split("|")]
-
-    header, rule = cells(lines[first]), cells(lines[first + 1])
-    align = ["center" if r.startswith(":") and r.endswith(":") else "right" if r.endswith(":") else "left"
-             for r in rule]
-    rows = [cells(line) for line in lines[first + 2:last + 1]]
-    return caption, header, align, rows, notes
+def read_table(path: Path) -> tuple[str, list[str], list[str], list[list[str]], list[str]]:
+    """``(caption, header, align, rows, notes)`` of a table's JSON file (:func:`figures.tables.write_table`):
+    ``notes`` are every line written under the table. Raises ``ValueError`` (``json.JSONDecodeError`` among
+    them) or ``KeyError`` for a file that is not such a table."""
+    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    header, rows = [str(c) for c in data["columns"]], [[str(c) for c in row] for row in data["rows"]]
+    align = list(data.get("align") or ["left"] * len(header))
+    if len(align) != len(header) or any(len(row) != len(header) for row in rows):
+        raise ValueError(f"{path}: the rows, columns and alignment differ in length")
+    return str(data.get("caption", "")), header, align, rows, [str(line) for line in data.get("sources", [])]
 
 
 def parse_source_line(line: str) -> dict | None:
-    """The parts of a :func:`figures.results.source_line` line: ``experiment`` (where it was read),
+    """The parts of a :func:`figures.provenance.source_line` line: ``experiment`` (where it was read),
     ``trials`` (the counts and anything else without a label), and every ``label: value`` part
     (``budget``, ``code``); ``None`` for a line that is not a source line."""
     if not line.startswith("Source: "):
@@ -144,17 +136,21 @@ def collect(figure_dir: Path, table_dir: Path, page_dir: Path) -> list[Section]:
     """The sections of the page, sorted by experiment name, "Other figures" last; links relative to
     ``page_dir``."""
     figure_dir, table_dir = Path(figure_dir), Path(table_dir)
-    tables = sorted(table_dir.glob("*.md")) if table_dir.is_dir() else []
+    tables = sorted(table_dir.glob("*.json")) if table_dir.is_dir() else []
     figure_files = [p for p in figure_dir.iterdir() if p.suffix in (".png", ".pdf")] if figure_dir.is_dir() else []
     figure_stems = sorted({p.stem for p in figure_files})
     experiments = sorted({experiment_of_table(p.stem) for p in tables}
                          | {experiment_of_table(s) for s in figure_stems if s.split("_", 1)[0] in SPLITS})
     sections = {name: Section(name) for name in experiments}
     for path in tables:
-        caption, header, align, rows, notes = parse_markdown_table(path.read_text(encoding="utf-8"))
-        links = {"Markdown": _relative(path, page_dir)}
-        if path.with_suffix(".tex").exists():
-            links["LaTeX"] = _relative(path.with_suffix(".tex"), page_dir)
+        try:
+            caption, header, align, rows, notes = read_table(path)
+        except (ValueError, KeyError, TypeError) as e:
+            print(f"skipped the table {path.name}: not a table written by figures.tables.write_table "
+                  f"({type(e).__name__}: {e})")
+            continue
+        links = {label: _relative(path.with_suffix(ext), page_dir)
+                 for label, ext in (("Markdown", ".md"), ("LaTeX", ".tex")) if path.with_suffix(ext).exists()}
         section = sections[experiment_of_table(path.stem)]
         sources = [s for s in map(parse_source_line, notes) if s]
         section.sources += [s for s in sources if s not in section.sources]
@@ -273,8 +269,8 @@ experiment{{ "" if n_experiments == 1 else "s" }}. Figures are embedded; the lin
 
 
 def build_report(figure_dir: Path, table_dir: Path, page_dir: Path, title: str = "DMEL harness results") -> str:
-    """The HTML of the page: every ``*.png``/``*.pdf`` figure of ``figure_dir`` and every ``*.md`` table of
-    ``table_dir``, grouped by experiment; links relative to ``page_dir`` (the folder the page is written to).
+    """The HTML of the page: every ``*.png``/``*.pdf`` figure of ``figure_dir`` and every table of
+    ``table_dir`` (its ``*.json``), grouped by experiment; links relative to ``page_dir`` (the folder the page is written to).
     Reads the files, writes nothing."""
     sections = collect(Path(figure_dir), Path(table_dir), Path(page_dir))
     figures = [f for s in sections for f in s.figures + [t.figure for t in s.tables if t.figure is not None]]

@@ -10,8 +10,10 @@ import torch
 from corpora import synthetic
 from figures.dmel_paper import paper_figure
 from figures.plotting import lambda_curves, save
-from figures.results import PAIRED_CAPTION, PAIRED_COST_COLUMN, PAIRED_DIFF_COLUMN, PAIRED_TEST_COLUMN, finished, \
-    source_line, trainable_vs_fixed, write_table
+from figures.provenance import source_line
+from figures.read import finished
+from figures.tables import PAIRED_CAPTION, PAIRED_COST_COLUMN, PAIRED_DIFF_COLUMN, PAIRED_TEST_COLUMN, \
+    trainable_vs_fixed, write_table
 from models.frontends import GaussianSpectrogram
 
 SIGMA_REF = 6.38
@@ -47,7 +49,7 @@ def data_example(out_dir: Path, sigma_ref: float = SIGMA_REF, n_points: int = 12
 
 def table4(df: pd.DataFrame, acc_col: str) -> pd.DataFrame:
     """Paper-style table per model and lambda_init: learned (min, max), accuracy trainable vs fixed, their
-    paired difference over seeds (:func:`figures.results.trainable_vs_fixed`)."""
+    paired difference over seeds (:func:`figures.tables.trainable_vs_fixed`)."""
     rows = []
     for (model, init), part in df.groupby(["config/model_name", "config/init_lambd"]):
         ours = trainable_vs_fixed(part, acc_col, "best_lambd_est", ".1f")

@@ -18,7 +18,9 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from figures.plotting import save
-from figures.results import COST_COLUMN, cost, count, ended, finished, source_line, write_table
+from figures.provenance import source_line
+from figures.read import ended, finished
+from figures.tables import COST_COLUMN, cost, count, write_table
 
 SEARCH, TRAINABLE = "window_search/search", "window_search/trainable"  # the experiment's two parts
 

@@ -16,7 +16,7 @@ import pandas as pd
 import torch
 
 from corpora.registry import get_corpus
-from figures.results import UnreadableExperiment, load_experiment, read_checkpoint_file
+from figures.read import UnreadableExperiment, load_experiment, read_checkpoint_file
 from models.classifiers import Classifier, build_model
 from training.config import DEFAULTS
 from training.loop import seed_everything
@@ -62,7 +62,7 @@ class FinishedTrial:
 
 
 def select_trial(df: pd.DataFrame, trial: str | None = None, best: bool = False) -> pd.Series:
-    """The row of ``df`` (:func:`figures.results.load_experiment` with ``keep_unfinished=True``) to predict with.
+    """The row of ``df`` (:func:`figures.read.load_experiment` with ``keep_unfinished=True``) to predict with.
 
     ``trial``: a trial id (or its folder name); ``best``: the finished trial with the highest
     ``best_valid_acc`` (:data:`BEST_METRIC`); neither: the experiment's only finished trial.

@@ -456,9 +456,17 @@ def _gaussian_problems(config: dict, sample_rate: int | None, n_points: int) -> 
             return in_ms
     init, floor, ceiling = _gaussian_lambdas(config, sample_rate)
     ceiling = n_points if ceiling is None else min(n_points, ceiling)
+    return initial_width_problems(config, sample_rate, init, floor, ceiling,
+                                  f"min_lambd/min_window_ms to the model's input of {n_points} samples/max_window_ms")
+
+
+def initial_width_problems(config: dict, sample_rate: int | None, init: float, floor: float, ceiling: float,
+                           limits: str) -> list[str]:
+    """``[]`` when the initial width ``init`` (samples) lies in ``[floor, ceiling]``, else one line naming the
+    key that set it (``init_lambd`` in samples, or ``init_window_ms`` in ms at ``sample_rate``) and the
+    bounds; ``limits`` names the keys behind the bounds."""
     if floor <= init <= ceiling:
         return []
-    limits = f"min_lambd/min_window_ms to the model's input of {n_points} samples/max_window_ms"
     if config["init_window_ms"] is None:
         return [f"init_lambd={config['init_lambd']!r}: outside [{floor:g}, {ceiling:g}] samples ({limits}); "
                 "choose a lambda inside"]

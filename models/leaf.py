@@ -11,13 +11,14 @@ References: Zeghidour et al., ICLR 2021 (LEAF); Schlueter & Gutenbrunner, EUSIPC
 from __future__ import annotations
 
 import math
+from typing import Mapping
 
 import torch
 from torch import nn
 
 from models import frontend_functional as FF
 from models import leaf_functional as LF
-from models.pcen import LogTBN, PCEN
+from models.pcen import PCEN_PARAMS, LogTBN, PCEN
 from models.registry import register_frontend
 
 LEAF_COMPRESSIONS = ("pcen", "log_tbn", "log_tbn_median")  # config["leaf_compression"]: sPCEN or EfficientLEAF's LogTBN
@@ -167,12 +168,19 @@ class Leaf(nn.Module):
 
 # leaf_compression -> the label's suffix (sPCEN, the default: none)
 LEAF_COMPRESSION_NAMES = {"pcen": "", "log_tbn": " (log+TBN)", "log_tbn_median": " (log+TBN, median)"}
-LEAF_DRIFT = ("center_change", "bandwidth_change", "pool_width_change")
+
+
+def leaf_drift(config: Mapping) -> tuple[str, ...]:
+    """The names :meth:`LEAF.drift` reports: the filters', then its compression's (sPCEN's or LogTBN's)."""
+    filters = ("center_change", "bandwidth_change", "pool_width_change")
+    if config["leaf_compression"] == "pcen":
+        return filters + tuple(f"pcen_{name}_change" for name in PCEN_PARAMS)
+    return filters + ("log1p_a_change",)
 
 
 @register_frontend(
     "leaf", label=lambda c: "LEAF" + LEAF_COMPRESSION_NAMES[c["leaf_compression"]], window_key="leaf_window_ms",
-    own_compression=True, drift=LEAF_DRIFT,
+    own_compression=True, drift=leaf_drift,
     description="LEAF: learnable Gabor filters, Gaussian lowpass pooling and sPCEN",
     defaults={
         "leaf_compression": "pcen",   # leaf/efficientleaf: pcen (sPCEN, log-space parameters) | log_tbn: EfficientLEAF's log(1 + 10^a x), a per band, then temporal batch norm | log_tbn_median: the same less each band's temporal median
@@ -195,7 +203,7 @@ def _efficientleaf_problems(config: dict, sample_rate: int | None, n_points: int
 
 @register_frontend(
     "efficientleaf", label=lambda c: "EfficientLEAF" + LEAF_COMPRESSION_NAMES[c["leaf_compression"]],
-    window_key="leaf_window_ms", own_compression=True, drift=LEAF_DRIFT, problems=_efficientleaf_problems,
+    window_key="leaf_window_ms", own_compression=True, drift=leaf_drift, problems=_efficientleaf_problems,
     description="EfficientLEAF: LEAF's filters in groups of strided convolutions",
     defaults={
         "efficientleaf_groups": 8,    # efficientleaf: filter groups, each one strided convolution (EfficientLEAF "8G-opt": 8)

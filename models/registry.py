@@ -46,7 +46,8 @@ class Frontend:
         needs_sample_rate: it cannot be built on data without a sample rate.
         problems: ``(config, sample_rate, n_points) -> list[str]``: one line per value it cannot take,
             checked before any trial starts (``tuning/validate.py``).
-        drift: the names its ``drift()`` reports (each as ``frontend_<name>``), for the docs and ``--list``.
+        drift: the names its ``drift()`` reports (each as ``frontend_<name>``): a tuple, or
+            ``config -> tuple`` when they depend on the config (LEAF's compression); see :meth:`drift_names`.
     """
 
     name: str
@@ -60,7 +61,11 @@ class Frontend:
     own_compression: bool = False
     needs_sample_rate: bool = True
     problems: Callable[[dict, "int | None", int], list[str]] | None = None
-    drift: tuple[str, ...] = ()
+    drift: tuple[str, ...] | Callable[[Mapping], tuple[str, ...]] = ()
+
+    def drift_names(self, config: Mapping) -> tuple[str, ...]:
+        """The names the front-end built from ``config`` (defaults filled in) reports from ``drift()``."""
+        return tuple(self.drift(config)) if callable(self.drift) else tuple(self.drift)
 
     def initial_window_ms(self, config: Mapping, sample_rate: float) -> float:
         """The initial window length in ms (``config`` with defaults filled in)."""

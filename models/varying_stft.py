@@ -15,8 +15,7 @@ from torch import nn
 
 from models import frontend_functional as FF
 from models import functional as F
-from models.frontends import checked_filterbank
-from models.frontends import gaussian_window_ms
+from models.frontends import checked_filterbank, gaussian_window_ms, initial_width_problems
 from models.registry import register_frontend
 
 VARIATIONS = ("none", "time", "frequency", "time_frequency")
@@ -103,14 +102,7 @@ def _dstft_problems(config: dict, sample_rate: int | None, n_points: int) -> lis
     floor = config["min_lambd"]
     ceiling = 2 * init if config["dstft_max_window_ms"] is None else F.ms_to_lambd(config["dstft_max_window_ms"],
                                                                                    sample_rate)
-    if floor <= init <= ceiling:
-        return []
-    limits = "min_lambd to dstft_max_window_ms"
-    if config["init_window_ms"] is None:
-        return [f"init_lambd={config['init_lambd']!r}: outside [{floor:g}, {ceiling:g}] samples ({limits}); "
-                "choose a lambda inside"]
-    return [f"init_window_ms={config['init_window_ms']!r}: outside [{F.lambd_to_ms(floor, sample_rate):g}, "
-            f"{F.lambd_to_ms(ceiling, sample_rate):g}] ms at {sample_rate} Hz ({limits}); choose a window inside"]
+    return initial_width_problems(config, sample_rate, init, floor, ceiling, "min_lambd to dstft_max_window_ms")
 
 
 @register_frontend(

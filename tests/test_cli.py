@@ -6,8 +6,8 @@ import subprocess
 import pytest
 from ray.exceptions import ActorDiedError, NodeDiedError, OutOfMemoryError, RayTaskError
 
-from tuning.runner import RERUN, ConfigError, build_space, error_line, error_report, expand_grid, parse_overrides, \
-    rerun_can_help
+from tuning.runner import RERUN, error_line, error_report, rerun_can_help
+from tuning.spaces import ConfigError, build_space, expand_grid, parse_overrides
 
 
 def test_parse_overrides_literals_strings_and_lists():

@@ -291,3 +291,15 @@ def test_extensions_choose_the_files_read(class_dir, tmp_path):
 def test_class_names_sort_numerically_when_integers():
     assert folder.sort_classes(["10", "2", "1", "2"]) == ["1", "2", "10"]
     assert folder.sort_classes(["b", "10", "a", "2"]) == ["10", "2", "a", "b"]
+
+
+@pytest.mark.parametrize("per_class, train", [(3, 1), (4, 2)])
+def test_a_small_balanced_folder_still_splits_three_ways(tmp_path, cache_dir, per_class, train):
+    """3 or 4 files per class, the default 0.7/0.1/0.2: one file of each class in valid and in test (a share
+    rounds up to one group; StratifiedGroupKFold refuses more folds than a class has files)."""
+    for c, name in enumerate(CLASSES):
+        for k in range(per_class):
+            write(tmp_path / "audio" / name / f"{k}.wav", 0, 200.0 * (c + 1))
+    s = load(tmp_path / "audio", cache_dir)
+    for part, expected in (("train", train), ("valid", 1), ("test", 1)):
+        assert np.bincount(getattr(s, f"y_{part}").numpy(), minlength=3).tolist() == [expected] * 3

@@ -56,7 +56,7 @@ def test_every_frontend_trains_and_the_table_says_so(bench):
 
 def test_other_grids_take_any_frontend_through_set():
     """docs/configuration.md's commands: ESC-50 with one front-end; GTZAN's variant axis replaced by a list of them."""
-    from tuning.runner import build_space, parse_overrides
+    from tuning.spaces import build_space, parse_overrides
 
     esc = build_space("esc50", 1, 1, parse_overrides(["frontend=leaf", "trainable=True", "init_window_ms=25.0"]))
     assert (esc["frontend"], esc["trainable"], esc["init_window_ms"]) == ("leaf", True, 25.0)

@@ -15,7 +15,7 @@ from figures.dmel_paper import paper_table
 from figures.paired import difference_cell, paired_difference, wilcoxon_cell
 from figures.plotting import accuracy_and_window_grid, grid_row
 from figures.report import build_report
-from figures.results import trainable_fixed_pairs, trainable_vs_fixed, write_table
+from figures.tables import trainable_fixed_pairs, trainable_vs_fixed, write_table
 from figures.time_frequency import table4
 from tests.test_report import Page
 

@@ -8,7 +8,7 @@ difference (docs/fidelity.md, "Differences kept on purpose"), the key is listed 
 """
 import pytest
 
-from tuning.runner import build_space, expand_grid
+from tuning.spaces import build_space, expand_grid
 
 RATE = 8000
 SIGMA_REF = 6.38

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from figures.results import load_experiment
+from figures.read import load_experiment
 from inference.checkpoint import PredictError, build_initial, load_trial, select_trial
 from inference.export import learned_values
 from inference.render import render_learned

@@ -16,18 +16,23 @@ from registry import Registry, UnknownComponent
 from training.config import DEFAULTS, resolve_config
 from training.loop import make_optimizer
 from tuning.experiments import get_experiment, list_experiments
-from tuning.runner import build_parts, expand_grid
+from tuning.spaces import build_parts, expand_grid
 from tuning.validate import check_configs
 
 RATE, N_POINTS = 8000, 4000
 
 
-@pytest.mark.parametrize("name", FRONTENDS.names())
-def test_every_frontend_record_is_complete(name):
+# every front-end with its defaults, and the settings that change what its drift() reports
+CASES = [(name, {}) for name in FRONTENDS.names()] + [(name, {"leaf_compression": "log_tbn"})
+                                                     for name in ("leaf", "efficientleaf")]
+
+
+@pytest.mark.parametrize("name, extra", CASES)
+def test_every_frontend_record_is_complete(name, extra):
     record = FRONTENDS.get(name)
     assert record.description and set(record.defaults) <= set(DEFAULTS)
     cfg = resolve_config({"frontend": name, "model_name": "mel_linear_net", "hop_length": 80, "n_mels": 16,
-                          "init_window_ms": 25.0, "dataset_name": "audio_mnist", "sample_rate": RATE})
+                          "init_window_ms": 25.0, "dataset_name": "audio_mnist", "sample_rate": RATE, **extra})
     assert isinstance(frontend_label(cfg), str) and frontend_label(cfg)
     assert record.initial_window_ms(cfg, RATE) > 0
     assert record.window_key is None or record.window_key in DEFAULTS
@@ -38,7 +43,7 @@ def test_every_frontend_record_is_complete(name):
     torch.nn.functional.cross_entropy(logits, torch.tensor([0, 1, 2, 0])).backward()
     opt.step()
     model.after_step()
-    assert set(record.drift) <= set(model.frontend_drift()), "a declared drift metric is not reported"
+    assert set(record.drift_names(cfg)) == set(model.frontend_drift()), "drift() and the record's names differ"
     if not record.needs_sample_rate:  # it claims to build on the synthetic data, so it must
         synthetic = resolve_config({"frontend": name, "model_name": "linear_net", "init_window_ms": None})
         assert build_model(synthetic, 128, 3, None)(torch.randn(2, 128))[0].shape == (2, 3)

@@ -12,9 +12,10 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from figures.report import build_report, experiment_of_figure, parse_markdown_table, parse_source_line, \
-    png_css_size  # noqa: E402
-from figures.results import write_table  # noqa: E402
+from figures.report import build_report, experiment_of_figure, parse_source_line, png_css_size, \
+    read_table  # noqa: E402
+from figures.tables import write_table  # noqa: E402
+from tests.independent import read_markdown_table  # noqa: E402
 
 SOURCE = ("Source: /runs/rr/esc50; 6 of 8 trials finished (1 errored); budget: max_epochs 40, epochs run 3-40, "
           "2 samples (seeds) per configuration; code: 0653fc5.")
@@ -81,14 +82,18 @@ def results_folder(root: Path) -> dict:
     return pngs
 
 
-def test_parse_markdown_table_round_trip(tmp_path):
-    df = pd.DataFrame({"a": ["x", "y"], "b": [1.5, 20.0]})
+def test_table_json_round_trip(tmp_path):
+    """The JSON beside the table holds the cells exactly as the Markdown shows them (a "|" in a cell too)."""
+    df = pd.DataFrame({"a": ["x", "y | z"], "b": [1.5, 20.0]})
     write_table(df, tmp_path, "t", "A caption.", ["Source: here; 1 of 1 trials finished; budget: x; code: abc."])
-    caption, header, align, rows, notes = parse_markdown_table((tmp_path / "t.md").read_text())
+    caption, header, align, rows, notes = read_table(tmp_path / "t.json")
     assert caption == "A caption."
     assert header == ["a", "b"] and align == ["left", "right"]
-    assert rows == [["x", "1.5"], ["y", "20.0"]]
+    assert rows == [["x", "1.5"], ["y | z", "20.0"]]
     assert notes == ["Source: here; 1 of 1 trials finished; budget: x; code: abc."]
+    md_header, md_rows, md_notes = read_markdown_table((tmp_path / "t.md").read_text())
+    assert md_header == header and md_rows[0] == rows[0] and md_notes == notes  # its row 2 splits at the "|"
+    assert "| y | z | 20.0 |" in (tmp_path / "t.md").read_text()
 
 
 def test_source_line_parts():
@@ -168,7 +173,7 @@ def test_produce_figures_writes_the_page(tiny_experiment, tiny_figures):
         sorted((out / "figures" / f"{s}.png").read_bytes() for s in stems)
     assert sorted(link for link in page.links if link.endswith(".pdf")) == [f"figures/{s}.pdf" for s in stems]
     md = (out / "tables/test_time_frequency.md").read_text()
-    _, header, _, rows, notes = parse_markdown_table(md)
+    header, rows, notes = read_markdown_table(md)
     assert page.tables == [[header, *rows]]
     source = parse_source_line(notes[-1])
     assert source["code"] in html and source["budget"] in html

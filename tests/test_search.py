@@ -6,11 +6,12 @@ import pandas as pd
 import pytest
 from ray import tune
 
-from figures.results import load_experiment, missing_trials, source_line
+from figures.provenance import missing_trials, source_line
+from figures.read import load_experiment
 from tests.fixtures import make_fsdd
 from tests.independent import assert_tables, read_trials
 from tests.inprocess import main_py, produce_figures
-from tuning.runner import ConfigError, Search, build_parts, expand_grid, parse_overrides
+from tuning.spaces import ConfigError, Search, build_parts, expand_grid, parse_overrides
 
 TINY = ["--name=time_frequency", "--num_cpus=2", "--max_epochs=1", "--set", "n_samples=150",
         "--set", 'model_name="linear_net"', "--set", "trainable=False"]

@@ -4,7 +4,8 @@ import pyarrow.fs
 import pytest
 
 import produce_figures
-from figures.results import display_location, experiment_location, load_experiment, summed_confusion
+from figures.read import load_experiment, summed_confusion
+from tuning.storage import display as display_location, experiment_location
 from tests.fixtures import TINY_TRIALS
 
 

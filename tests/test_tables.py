@@ -13,9 +13,11 @@ import pandas as pd
 import pytest
 
 import produce_figures
+from figures.labels import initial_window_ms
 from figures.music import best_configuration, comparison_table
-from figures.results import COST_COLUMN, cost, initial_window_ms, mean_std, source_line, summed_confusion, \
-    trainable_vs_fixed
+from figures.provenance import source_line
+from figures.read import summed_confusion
+from figures.tables import COST_COLUMN, cost, mean_std, trainable_vs_fixed
 from models.functional import lambd_to_ms, ms_to_lambd
 from tests.independent import assert_table, assert_tables, expected_time_frequency, markdown_rows, read_trials
 from training.provenance import code_version

@@ -10,7 +10,7 @@ import ray
 import main
 from tuning.experiments import list_experiments
 from training.config import DEFAULTS, resolve_config
-from tuning.runner import build_parts, expand_grid
+from tuning.spaces import build_parts, expand_grid
 from tuning import validate
 from tuning.validate import CHOICES, FLAGS, OTHER_KEYS, RANGES, check_configs, check_space
 
@@ -93,6 +93,9 @@ def test_numbers_out_of_range(refused, args, says):
 @pytest.mark.parametrize("args, says", [
     # FSDD's 5,500-sample input at 8 kHz: windows 6 lambda from 6 * 0.5 / 8 = 0.375 ms to 6 * 5500 / 8 = 4125 ms
     (["--set", "init_window_ms=5000.0"], ["init_window_ms=5000.0: outside [0.375, 4125] ms at 8000 Hz"]),
+    # DSTFT's ceiling is dstft_max_window_ms: 10 ms; its floor min_lambd = 0.5 samples, 0.375 ms
+    (["--set", "frontend=dstft", "--set", "dstft_max_window_ms=10.0", "--set", "init_window_ms=25.0"],
+     ["init_window_ms=25.0: outside [0.375, 10] ms at 8000 Hz (min_lambd to dstft_max_window_ms)"]),
     (["--set", "sample_rate=16000"], ["sample_rate=16000: audio_mnist is recorded at 8000 Hz; set sample_rate=8000"]),
     (["--set", "sample_rate=0"], ["sample_rate=0: must be an integer >= 1"]),
 ])

@@ -5,7 +5,7 @@ range), so that a command is refused (exit 2) before any trial starts and before
 
 * :func:`check_arguments`: the command line's numbers (epochs, resources, seeds, timeouts).
 * :func:`check_space`: the distributions of a searched space (bounds in order, categories given).
-* :func:`check_configs`: every resolved trial config (:func:`tuning.runner.expand_grid`): the type and
+* :func:`check_configs`: every resolved trial config (:func:`tuning.spaces.expand_grid`): the type and
   range of each key of ``training/config.py``, the names of enumerated keys (from the registries where
   they live: ``corpora.CORPORA``, ``models.classifiers.MODELS``, ...), and what the keys must agree on
   (the initial window between its floor and ceiling, the split sizes, a corpus's own rate and folds).
