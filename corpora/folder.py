@@ -32,8 +32,8 @@ Split protocols (``config["protocol"]``; ``None`` is ``split`` for a manifest wi
   validates, stratified by label and in whole groups; the rest trains.
 * ``stratified``: a seeded split (``split_seed``) in the shares ``folder_split`` (train, valid, test;
   default 0.7/0.1/0.2), stratified by label and in whole groups (each file is its own group without a
-  ``group`` column). Each held-out share is rounded to ``m/k`` (``k`` at most 10 and the number of
-  groups) and made of ``m`` of the ``k`` folds of scikit-learn's ``StratifiedGroupKFold``.
+  ``group`` column). Each held-out share is rounded to ``m/k`` (``k`` at most 10 and the group count
+  of the largest class; ``m`` at least 1) and made of ``m`` of the ``k`` folds of scikit-learn's ``StratifiedGroupKFold``.
 
 A class with fewer than 3 groups (files, without a group column) cannot be in train, valid and test of
 a stratified split: an error names such classes with their counts. Under every protocol a class

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from figures.labels import data_caption
 from figures.plotting import accuracy_and_window_grid, grid_row, lambda_curves, save
 from figures.provenance import source_line
 from figures.read import finished
@@ -62,8 +63,9 @@ def produce(load, split: str, out_dir: Path, table_dir: Path) -> None:
                 ax_acc.axhline(acc.mean(), color="gray", ls=":", label="torchaudio Hann 25 ms")
                 ax_acc.legend(fontsize=8)
     save(fig, out_dir, f"{split}_audio_mnist")
+    data = data_caption(everything, "audio_mnist", "FSDD (protocol dmel)")
     write_table(table3(everything, ref_all, acc_col), table_dir, f"{split}_audio_mnist",
-                f"FSDD (protocol dmel), {split} accuracy, mean ± std over samples. The paper's columns are "
+                f"{data}, {split} accuracy, mean ± std over samples. The paper's columns are "
                 "AudioMNIST (DMEL Table 3, LNet = mel_linear_net): a trend to compare, not a number to match."
                 + PAIRED_CAPTION,
                 [source_line(everything)] + ([f"Reference: {source_line(ref_all)}"] if ref_all is not None else []))

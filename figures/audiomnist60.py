@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from figures.dmel_paper import paper_figure, paper_table, with_init_ms
+from figures.labels import data_caption
 from figures.plotting import lambda_curves, save
 from figures.provenance import source_line
 from figures.read import finished
@@ -30,7 +31,8 @@ def produce(load, split: str, out_dir: Path, table_dir: Path) -> None:
     df = finished(everything)
     acc_col = "test_accuracy" if split == "test" else "best_valid_acc"
     save(paper_figure(df, acc_col, PAPER_TABLE3, MODEL, acc_label=f"{split} accuracy (%)"), out_dir, f"{split}_audiomnist60")
+    data = data_caption(everything, "audiomnist60", "AudioMNIST (60 speakers, speaker split 36/12/12)")
     write_table(paper_table(everything, acc_col, PAPER_TABLE3, MODEL), table_dir, f"{split}_audiomnist60",
-                f"AudioMNIST (60 speakers, speaker split 36/12/12), {split} accuracy, mean ± std over samples. "
+                f"{data}, {split} accuracy, mean ± std over samples. "
                 "Paper: DMEL Table 3 (LNet = mel_linear_net, 10 runs)." + PAIRED_CAPTION, source_line(everything))
     save(lambda_curves(df, histories, "init_ms", "lambd_ms", "ms"), out_dir, "lambda_curves_audiomnist60")

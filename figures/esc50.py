@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from figures.dmel_paper import FOLD, PAIRED_FOLDS_CAPTION, paper_figure, paper_table, with_init_ms
+from figures.labels import data_caption
 from figures.plotting import lambda_curves, save
 from figures.provenance import source_line
 from figures.read import finished
@@ -36,8 +37,9 @@ def produce(load, split: str, out_dir: Path, table_dir: Path) -> None:
         df = finished(everything)
         save(paper_figure(df, acc_col, PAPER_TABLE2, MODEL, acc_label=f"{split} accuracy (%)",
                           pair_unit=FOLD if over == "folds" else None), out_dir, f"{split}_{name}")
+        data = data_caption(everything, "esc50", "ESC-50")
         write_table(paper_table(everything, acc_col, PAPER_TABLE2, MODEL, over), table_dir, f"{split}_{name}",
-                    f"ESC-50, {split} accuracy, {what}. Paper: DMEL Table 2 (CNN6, random split, 10 runs)."
+                    f"{data}, {split} accuracy, {what}. Paper: DMEL Table 2 (CNN6, random split, 10 runs)."
                     + (PAIRED_CAPTION if over == "samples" else PAIRED_FOLDS_CAPTION),
                     source_line(everything))
         if name == "esc50":

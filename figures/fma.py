@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from figures.labels import with_frontends
+from figures.labels import data_caption, with_frontends
 from figures.music import anchor_rows, best_confusion, comparison_table
 from figures.plotting import frontend_comparison, save
 from figures.provenance import source_line
@@ -41,8 +41,9 @@ def produce(load, split: str, out_dir: Path, table_dir: Path) -> None:
                              ANCHORS if split == "test" else []), out_dir, f"{split}_fma")
     table = comparison_table(everything, "config/segment_seconds", "segment (s)", columns)
     table = pd.concat([table, anchor_rows(ANCHOR_ROWS, list(table.columns))], ignore_index=True)
+    data = data_caption(everything, "fma", f"FMA ({df['config/fma_subset'].iloc[0]})")
     write_table(table, table_dir, f"{split}_fma",
-                f"FMA ({df['config/fma_subset'].iloc[0]}), FMA CNN, {split} metrics per track, mean ± std over samples; "
+                f"{data}, FMA CNN, {split} metrics per track, mean ± std over samples; "
                 "the FMA system's published numbers below (it reported its best test epoch; we select on validation).",
                 source_line(everything))
     if split == "test":

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.ticker import MaxNLocator
 
-from figures.labels import with_frontends
+from figures.labels import data_caption, with_frontends
 from figures.plotting import save
 from figures.provenance import source_line
 from figures.read import finished
@@ -53,7 +53,7 @@ def bench_table(everything: pd.DataFrame, acc_col: str) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def accuracy_figure(df: pd.DataFrame, acc_col: str, acc_label: str):
+def accuracy_figure(df: pd.DataFrame, acc_col: str, acc_label: str, data: str = "FSDD"):
     """Accuracy per front-end: each finished trial a dot, the mean a bar."""
     labels = sorted(df["frontend"].unique())
     fig, ax = plt.subplots(figsize=(max(5.0, 0.9 * len(labels) + 1.5), 3.6))
@@ -63,7 +63,7 @@ def accuracy_figure(df: pd.DataFrame, acc_col: str, acc_label: str):
         ax.plot(np.full(len(acc), i), acc, "o", color="tab:blue", ms=4)
     ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right")
     ax.set_ylabel(acc_label)
-    ax.set_title("FSDD, one classifier, every front-end")
+    ax.set_title(f"{data}, one classifier, every front-end")
     ax.grid(axis="y", alpha=0.3)
     return fig
 
@@ -108,11 +108,12 @@ def produce(load, split: str, out_dir: Path, table_dir: Path) -> None:
     acc_col = "test_accuracy" if split == "test" else "best_valid_acc"
     acc_label = f"{split} accuracy (%)"
     models = ", ".join(sorted(everything["config/model_name"].dropna().unique()))
+    data = data_caption(everything, "audio_mnist", "FSDD")
     write_table(bench_table(everything, acc_col), table_dir, f"{split}_{NAME}",
-                f"FSDD, {split} accuracy of every front-end with the same classifier ({models}), mean ± std over "
+                f"{data}, {split} accuracy of every front-end with the same classifier ({models}), mean ± std over "
                 "samples; drift: how far each group of learnable parameters moved from its initialisation.",
                 source_line(everything))
-    save(accuracy_figure(df, acc_col, acc_label), out_dir, f"{split}_{NAME}")
+    save(accuracy_figure(df, acc_col, acc_label, data), out_dir, f"{split}_{NAME}")
     fig = drift_figure(df, histories)
     if fig is not None:
         save(fig, out_dir, "drift_frontends")

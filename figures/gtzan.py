@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from figures.labels import with_frontends
+from figures.labels import data_caption, with_frontends
 from figures.music import anchor_rows, best_confusion, comparison_table
 from figures.plotting import accuracy_and_window_grid, frontend_comparison, learned_windows, save
 from figures.provenance import source_line
@@ -64,8 +64,9 @@ def produce(load, split: str, out_dir: Path, table_dir: Path) -> None:
     table = comparison_table(everything, "config/split_parts", "split_parts",
                              {acc: f"{split} acc % (mean logits)", vote: f"{split} acc % (vote)"})
     table = pd.concat([table, anchor_rows(ANCHOR_ROWS, list(table.columns))], ignore_index=True)
+    data = data_caption(everything, "gtzan", "GTZAN (fault-filtered split)")
     write_table(table, table_dir, f"{split}_gtzan",
-                f"GTZAN (fault-filtered split), ResNet18, clip-level {split} accuracy, mean ± std over samples; "
+                f"{data}, ResNet18, clip-level {split} accuracy, mean ± std over samples; "
                 "published anchors below.", source_line(everything))
     dmel = df[df["config/frontend"] == "gaussian"]
     # (assigning df's column to an empty selection would give it df's rows, all NaN: take dmel's own)

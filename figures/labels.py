@@ -1,4 +1,5 @@
-"""Front-end labels and initial windows of a table's trials, from the front-end registry.
+"""Front-end labels and initial windows of a table's trials, from the front-end registry, and the name of
+the data they read.
 
 A row of :func:`figures.read.load_experiment` holds only the ``config/<key>`` columns its experiment set;
 :func:`trial_config` turns it into a config dict with the ``training.config.DEFAULTS`` filled in for the
@@ -81,3 +82,18 @@ def with_frontends(df: pd.DataFrame) -> pd.DataFrame:
     df["frontend"] = pd.Series([_label(c) for c in configs], index=df.index, dtype=object)
     df["init_ms"] = pd.Series([_window_ms(c) for c in configs], index=df.index, dtype=float)
     return df
+
+
+def data_caption(df: pd.DataFrame, usual: str, caption: str) -> str:
+    """How a table names its data: ``caption`` (the grid's own corpus, e.g. ``"FSDD (protocol dmel)"``) when
+    every trial of ``df`` read the corpus ``usual`` (its ``dataset_name``); else the corpora they did read,
+    a ``folder`` with its ``data_dir`` (a grid run on other data with ``--set dataset_name=...``):
+    ``"folder /data/my_audio"``."""
+    names = (df["config/dataset_name"] if "config/dataset_name" in df else pd.Series(index=df.index, dtype=object))
+    names = names.where(~names.map(is_unset), DEFAULTS["dataset_name"])
+    if (names == usual).all():
+        return caption
+    dirs = df["config/data_dir"] if "config/data_dir" in df else pd.Series(index=df.index, dtype=object)
+    read = {f"{name} {folder}" if name == "folder" and not is_unset(folder) else str(name)
+            for name, folder in zip(names, dirs)}
+    return ", ".join(sorted(read))

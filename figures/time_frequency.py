@@ -9,6 +9,7 @@ import torch
 
 from corpora import synthetic
 from figures.dmel_paper import paper_figure
+from figures.labels import data_caption
 from figures.plotting import lambda_curves, save
 from figures.provenance import source_line
 from figures.read import finished
@@ -79,8 +80,9 @@ def produce(load, split: str, out_dir: Path, table_dir: Path) -> None:
                        "linear_net", "config/init_lambd", "best_lambd_est", "samples", reference=SIGMA_REF,
                        reference_label="σ_ref", acc_label=f"{split} accuracy (%)", quantity="λ")
     save(fig, out_dir, f"{split}_time_frequency")
+    data = data_caption(everything, "time_frequency", "Synthetic time-frequency data")
     write_table(table4(everything, acc_col), table_dir, f"{split}_time_frequency",
-                f"Synthetic time-frequency data, {split} accuracy (mean ± std over samples); "
+                f"{data}, {split} accuracy (mean ± std over samples); "
                 "paper columns: DMEL Table 4 (LNet = linear_net, 10 runs)." + PAIRED_CAPTION, source_line(everything))
     save(lambda_curves(df, histories, "config/init_lambd", "lambd_est", "samples", quantity="λ"), out_dir,
          "lambda_curves_time_frequency")

@@ -17,6 +17,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import pandas as pd
 
+from figures.labels import data_caption
 from figures.plotting import save
 from figures.provenance import source_line
 from figures.read import ended, finished
@@ -100,8 +101,9 @@ def produce(load, split: str, out_dir: Path, table_dir: Path) -> None:
     curve = search_curve(search, acc_col)
     save(compute_figure(curve, finished(trainable), acc_col, f"{split} accuracy (%)"), out_dir,
          f"{split}_window_search")
+    data = data_caption(search, "audio_mnist", "FSDD (protocol dmel)")
     write_table(cost_table(search, curve, trainable, acc_col), table_dir, f"{split}_window_search",
-                f"FSDD (protocol dmel), mel_linear_net, {split} accuracy: the best fixed DMEL window found by search "
+                f"{data}, mel_linear_net, {split} accuracy: the best fixed DMEL window found by search "
                 "(chosen by validation loss) against one trainable DMEL run per initial window, with the compute "
                 "each answer took (trial-seconds from the results; the search's includes the trials stopped early).",
                 [source_line(search), f"Trainable runs: {source_line(trainable)}"])

@@ -1,6 +1,6 @@
 """The user's own audio through the shipped grids: ``--set dataset_name=folder --data_dir=...`` runs the
-front-end bench (every registered front-end) and DMEL trainable vs fixed on a generated folder of class
-sub-folders (WAV and FLAC at 16 and 44.1 kHz, one stereo), resampled to the grids' 8 kHz."""
+front-end bench (every registered front-end), DMEL trainable vs fixed and the window search on a generated
+folder of class sub-folders (WAV and FLAC at 16 and 44.1 kHz, one stereo), resampled to the grids' 8 kHz."""
 from __future__ import annotations
 
 import json
@@ -10,7 +10,7 @@ import pytest
 import soundfile as sf
 
 from models.registry import FRONTENDS
-from tests.inprocess import main_py
+from tests.inprocess import main_py, produce_figures
 
 CLASSES = {"low": 300.0, "high": 1500.0}
 
@@ -47,8 +47,25 @@ def test_a_shipped_grid_runs_on_a_folder(root, tmp_path, my_audio, grid):
                   "--set", "n_mels=16")
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     trials = finished_frontends(tmp_path, grid)
-    expected = len(FRONTENDS) + 0 if grid == "frontends" else 6  # the bench: 11 variants; audio_mnist: 2 x 3 windows
-    assert len(trials) == (11 if grid == "frontends" else expected), trials
+    assert len(trials) == (11 if grid == "frontends" else 6), trials  # the bench's 11 variants; 2 x 3 windows
     if grid == "frontends":
         assert {fe for fe, _, _ in trials} == set(FRONTENDS)
     assert all(files == 20 and 0 <= acc <= 1 for _, files, acc in trials)
+    drawn = produce_figures(root, "--split=test", f"--ray_root_dir={tmp_path}", f"--results_dir={tmp_path}/results")
+    assert drawn.returncode == 0, drawn.stdout[-3000:] + drawn.stderr[-3000:]
+    caption = (tmp_path / "results" / "tables" / f"test_{grid}.md").read_text().splitlines()[0]
+    assert caption.startswith(f"folder {my_audio}, test accuracy"), caption  # the table names the data it read
+
+
+def test_the_window_search_runs_on_a_folder(root, tmp_path, my_audio):
+    run = main_py(root, "--name=window_search", "--num_samples=3", "--max_epochs=1", f"--data_dir={my_audio}",
+                  f"--ray_root_dir={tmp_path}", "--set", "dataset_name=folder", "--set", "clip_seconds=0.5",
+                  "--set", f"cache_dir={tmp_path}/cache", "--set", "n_mels=16")
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    search, trainable = (finished_frontends(tmp_path / "window_search", part) for part in ("search", "trainable"))
+    assert len(search) == 3 and len(trainable) == 3, (search, trainable)
+    assert all(fe == "gaussian" and files == 20 and 0 <= acc <= 1 for fe, files, acc in search + trainable)
+    drawn = produce_figures(root, "--split=test", f"--ray_root_dir={tmp_path}", f"--results_dir={tmp_path}/results")
+    assert drawn.returncode == 0, drawn.stdout[-3000:] + drawn.stderr[-3000:]
+    caption = (tmp_path / "results" / "tables" / "test_window_search.md").read_text().splitlines()[0]
+    assert caption.startswith(f"folder {my_audio}, mel_linear_net, test accuracy"), caption

@@ -53,7 +53,7 @@ def tables() -> str:
         return f"{title}\n" + "\n".join("  " + line for line in lines)
 
     datasets = [(c.name, c.description, f"sh download_data.sh {c.download}" if c.download else
-                 ("generated" if not c.reads_disk else f"--data_dir=<folder> ({c.download_hint})"))
+                 ("generated" if not c.reads_disk else "--data_dir=<folder>"))
                 for c in CORPORA.values()]
     return "\n\n".join([
         table("experiments (python main.py --name=<name>)",
