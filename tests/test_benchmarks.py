@@ -51,3 +51,31 @@ def test_frontend_bench_covers_the_registry(root):
         assert all(cell.strip() != "fails" for cell in rows["gaussian"])
         assert rows["torchaudio_mel"][0].strip() != "fails" and rows["efficientleaf"][0].strip() != "fails"
     assert "torchaudio_mel at synthetic: does not build" in out
+
+
+def test_fsdd_as_folder_writes_the_mixed_collection(root, tmp_path):
+    """Two digits x three speakers x takes 0 and 45: take 45 is held back, nicolas becomes 16 kHz stereo
+    FLAC, theo's take 0 MP3, jackson's WAV is copied byte for byte; the folder corpus reads all of it."""
+    import numpy as np
+    import soundfile as sf
+
+    from corpora.folder import find_class_folders
+
+    rng = np.random.default_rng(0)
+    (tmp_path / "fsdd" / "recordings").mkdir(parents=True)
+    for digit in (0, 1):
+        for speaker in ("jackson", "nicolas", "theo"):
+            for take in (0, 45):
+                sf.write(tmp_path / "fsdd" / "recordings" / f"{digit}_{speaker}_{take}.wav",
+                         0.1 * rng.standard_normal(4000), 8000, subtype="PCM_16")
+    out = bench(root, "fsdd_as_folder.py", "--fsdd", str(tmp_path / "fsdd"), "--out", str(tmp_path / "mine"))
+    assert "2 WAV, 2 FLAC, 2 MP3" in out and "6 WAV held back" in out, out
+    digits = tmp_path / "mine" / "digits"
+    assert sorted(p.name for p in (tmp_path / "mine" / "new").iterdir()) == sorted(
+        f"{d}_{s}_45.wav" for d in (0, 1) for s in ("jackson", "nicolas", "theo"))
+    assert (digits / "0" / "0_jackson_0.wav").read_bytes() == (tmp_path / "fsdd/recordings/0_jackson_0.wav").read_bytes()
+    flac = sf.info(digits / "1" / "1_nicolas_0.flac")
+    assert (flac.samplerate, flac.channels, flac.frames) == (16000, 2, 8000)
+    assert sf.info(digits / "1" / "1_theo_0.mp3").format == "MP3"
+    table, _ = find_class_folders(digits, ("wav", "flac", "ogg", "mp3"))
+    assert sorted(table["label"]) == ["0"] * 3 + ["1"] * 3
