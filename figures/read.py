@@ -46,6 +46,7 @@ def load_experiment(location: str | Path, keep_unfinished: bool = False) -> tupl
     :class:`UnreadableExperiment` when its state cannot be read.
     """
     from ray.tune import ExperimentAnalysis, ResultGrid
+    from ray.tune.utils import flatten_dict
 
     fs, exp_path = _filesystem(location)
     if fs.get_file_info(exp_path).type != pyarrow.fs.FileType.Directory:
@@ -67,13 +68,14 @@ def load_experiment(location: str | Path, keep_unfinished: bool = False) -> tupl
     configs = {t.trial_id: t.config for t in analysis.trials}  # a trial that never reported has none in its Result
     # the last report as the experiment state holds it (Ray's get_dataframe reads result.json instead, and
     # drops a finished trial whose result.json is truncated)
-    df = pd.DataFrame([{**_flat({k: v for k, v in r.metrics.items() if k != "config"}),
-                        **{f"config/{k}": v for k, v in _flat(configs.get(r.metrics["trial_id"]) or r.config or {}).items()},
-                        "logdir": r.path}
+    def columns(metrics: dict, config: dict | None) -> dict:  # Tune's names: config {"a": {"b": 1}} -> config/a/b
+        return flatten_dict({**{k: v for k, v in metrics.items() if k != "config"}, "config": config or {}}, delimiter="/")
+
+    df = pd.DataFrame([{**columns(r.metrics, configs.get(r.metrics["trial_id"]) or r.config), "logdir": r.path}
                        for r in reported])
     if keep_unfinished:  # trials that never reported: their config only
         seen = set(df["trial_id"]) if "trial_id" in df else set()
-        silent = [{"trial_id": t.trial_id, "done": False, **{f"config/{k}": v for k, v in _flat(t.config).items()}}
+        silent = [{"trial_id": t.trial_id, "done": False, **columns({}, t.config)}
                   for t in analysis.trials if t.trial_id not in seen]
         if silent:
             df = pd.concat([df, pd.DataFrame(silent)], ignore_index=True)
@@ -94,17 +96,6 @@ def load_experiment(location: str | Path, keep_unfinished: bool = False) -> tupl
         df = finished(df).reset_index(drop=True)
     df.attrs.update(experiment=display_location(location), trials=trials)
     return df, histories
-
-
-def _flat(config: dict, prefix: str = "") -> dict:
-    """``{"a": {"b": 1}}`` -> ``{"a/b": 1}`` (Tune's ``config/*`` column names)."""
-    out = {}
-    for key, value in config.items():
-        if isinstance(value, dict):
-            out.update(_flat(value, f"{prefix}{key}/"))
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
 
 
 def _checkpoint_location(location: str | Path, fs: pyarrow.fs.FileSystem, exp_path: str, ckpt_path: str) -> str:
