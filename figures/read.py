@@ -69,7 +69,8 @@ def load_experiment(location: str | Path, keep_unfinished: bool = False) -> tupl
     # the last report as the experiment state holds it (Ray's get_dataframe reads result.json instead, and
     # drops a finished trial whose result.json is truncated)
     def columns(metrics: dict, config: dict | None) -> dict:  # Tune's names: config {"a": {"b": 1}} -> config/a/b
-        return flatten_dict({**{k: v for k, v in metrics.items() if k != "config"}, "config": config or {}}, delimiter="/")
+        reported_metrics = {k: v for k, v in metrics.items() if k != "config"}
+        return flatten_dict({**reported_metrics, "config": config or {}}, delimiter="/")
 
     df = pd.DataFrame([{**columns(r.metrics, configs.get(r.metrics["trial_id"]) or r.config), "logdir": r.path}
                        for r in reported])
