@@ -1,6 +1,7 @@
 #!/bin/sh
 # Download datasets into data/. Usage: sh download_data.sh [name ...]   (default: fsdd)
-# The names are the registered corpora's downloads (python main.py --list=datasets; a dataset_name works too).
+# The names are the registered corpora's downloads (python main.py --list=datasets; a dataset_name works too),
+# and musicnn: the pretrained musicnn weights (python -m corpora --help lists them all).
 # Every download resumes after an interruption, verifies the content and installs atomically; a rerun does nothing.
 #   FSDD_URL        source of the FSDD zip: any URL (file:// too) or a local path (offline mirrors)
 #   FSDD_VERSION    1.0.8 (default; 1,500 recordings, into data/audio-mnist) or 1.0.10 (3,000)
@@ -13,6 +14,9 @@
 #   ESC50_DIR       destination (default data/esc50)
 #   AUDIOMNIST_URL  AudioMNIST repository zip, ~1 GB (default github.com/soerenab/AudioMNIST, master)
 #   AUDIOMNIST_DIR  destination (default data/audiomnist60; the grid is audiomnist60, not FSDD's audio_mnist)
+#   MUSICNN_URL     `musicnn` (pretrained weights, not a dataset): the musicnn-0.1.0 wheel, a URL, file:// or a path
+#                   (default: pip downloads it); its sha256 is checked against corpora/checksums/musicnn-0.1.0.sha256
+#   MUSICNN_DIR     destination of the four checkpoints (default data/musicnn, where the musicnn embedding reads them)
 # Each corpus module reads its own variables (python -m corpora <name> --help).
 set -e
 cd "$(dirname "$0")"

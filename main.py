@@ -23,6 +23,7 @@ import sys
 from pathlib import Path
 
 from corpora import CORPORA, prepare
+from transfer.cache import prepare as prepare_embeddings
 from tuning.runner import error_report, init_ray, run_experiment, stored_search, summarize, trial_resources
 from tuning.spaces import SCHEDULERS, SEARCHES, ConfigError, build_parts, expand_grid, parse_overrides
 from tuning.storage import display, exists, experiment_location, move_aside, storage_root
@@ -145,6 +146,8 @@ def main(argv=None) -> int:
     try:
         if not args.address and prepare(configs):
             print("decoded-audio cache ready")
+        if not args.address and prepare_embeddings(configs):  # transfer trials' rows (on a cluster: the first trial's)
+            print("embedding cache ready")
     except (ConfigError, FileNotFoundError, ValueError) as err:
         return _error(err)
     if args.prepare_only and not args.address:

@@ -5,7 +5,8 @@
 #   NUM_SAMPLES      repetitions (seeds) of every grid (default 5; window_search draws its own 30 trials)
 #   budgets          MAX_EPOCHS (synthetic), AUDIO_MAX_EPOCHS (FSDD), GTZAN_MAX_EPOCHS, FMA_MAX_EPOCHS,
 #                    ESC50_MAX_EPOCHS, AUDIOMNIST_MAX_EPOCHS (defaults: each experiment's full_epochs)
-#   data folders     DATA_DIR (FSDD), GTZAN_DIR, FMA_DIR, ESC50_DIR, AUDIOMNIST_DIR (defaults: data/<name>)
+#   data folders     DATA_DIR (FSDD), GTZAN_DIR, FMA_DIR, ESC50_DIR, AUDIOMNIST_DIR (defaults: data/<name>),
+#                    EMBEDDINGS_DIR (precomputed .npz embeddings for embedding_heads; default data/embeddings)
 #   EXPERIMENTS      a space-separated subset to run, e.g. EXPERIMENTS="time_frequency audio_mnist"
 #   MAIN_ARGS        more main.py flags for every experiment, e.g. MAIN_ARGS="--address=HEAD:6379 --storage=/shared/rr"
 #                    or a smoke budget MAIN_ARGS="--set n_samples=150" (split on spaces).
@@ -28,7 +29,11 @@ while IFS="$TAB" read -r name budget_env epochs samples dir_env default_dir down
     else
         eval "folder=\${$dir_env:-$default_dir}"
         if [ ! -d "$folder" ]; then
-            echo "no dataset at $folder: skipping $name (sh download_data.sh $download fetches it)"
+            if [ "$download" = "-" ]; then
+                echo "no data at $folder: skipping $name (put it there, or set $dir_env to its folder)"
+            else
+                echo "no dataset at $folder: skipping $name (sh download_data.sh $download fetches it)"
+            fi
             continue
         fi
         folder=$(cd "$folder" && pwd)

@@ -5,8 +5,10 @@
     python -m corpora fma [--subsets small [medium]] [--dest data/fma] [--base URL_OR_FOLDER]
     python -m corpora esc50 [--dest data/esc50] [--source URL_OR_PATH]
     python -m corpora audiomnist [--dest data/audiomnist60] [--source URL_OR_PATH]
+    python -m corpora musicnn [--dest data/musicnn] [--source URL_OR_PATH]     (pretrained weights)
 
-Each downloadable corpus's record (``corpora.registry.downloads()``) carries its ``install`` and its options
+Each downloadable corpus's record (``corpora.registry.downloads()``), and each other download's
+(``register_download``: the musicnn weights), carries its ``install`` and its options
 (``add_download_arguments``, ``install_from_args``). Exit status 1 with a one-line reason when the
 download or its content is wrong; nothing is installed then.
 """
@@ -16,6 +18,7 @@ import argparse
 import sys
 
 import corpora  # noqa: F401 - fills the registry
+import embeddings.musicnn_weights  # noqa: F401 - registers the weights' download
 from corpora.registry import downloads
 from corpora.download import DownloadError
 

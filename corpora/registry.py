@@ -84,6 +84,27 @@ def corpus_defaults() -> dict[str, object]:
     return out
 
 
-def downloads() -> dict[str, Corpus]:
-    """``download name -> corpus`` for every corpus that can be downloaded."""
-    return {c.download: c for c in CORPORA.values() if c.download}
+@dataclass(frozen=True)
+class Download:
+    """A download that is not a corpus (pretrained weights): what ``python -m corpora <name>`` reads of it,
+    as named in :class:`Corpus` (``name`` is the download's name)."""
+
+    name: str
+    download_help: str
+    add_download_arguments: Callable[[argparse.ArgumentParser], None]
+    install_from_args: Callable[[argparse.Namespace], Path]
+
+
+DOWNLOADS: Registry[Download] = Registry("download", "a download registers itself with "
+                                                     "corpora.registry.register_download")
+
+
+def register_download(record: Download) -> Download:
+    """Add ``record`` to :data:`DOWNLOADS`. Its module is imported by ``corpora/__main__.py`` (:mod:`corpora`
+    imports the corpus modules only)."""
+    return DOWNLOADS.register(record.name, record)
+
+
+def downloads() -> dict[str, Corpus | Download]:
+    """``download name -> record`` for every corpus that can be downloaded, then every other download."""
+    return {**{c.download: c for c in CORPORA.values() if c.download}, **dict(DOWNLOADS.items())}

@@ -78,6 +78,16 @@ class Splits:
                  else getattr(self, name) for name in ("x_train", "x_valid", "x_test")}
         return dataclasses.replace(self, **moved)
 
+    def train_subset(self, index: np.ndarray) -> "Splits":
+        """A copy whose train split holds only the examples ``index`` (positions in ``x_train``);
+        valid and test are unchanged. ``info["n_train_subset"]`` counts what was kept."""
+        index = np.asarray(index, dtype=np.int64)
+        x = self.x_train
+        kept = Rows(x.array, x.index[index]) if isinstance(x, Rows) else x[torch.from_numpy(index).to(x.device)]
+        ids = [self.ids_train[i] for i in index] if self.ids_train else []
+        return dataclasses.replace(self, x_train=kept, y_train=self.y_train[torch.from_numpy(index)], ids_train=ids,
+                                   info={**self.info, "train_subset": len(index)})
+
 
 def split_seed(config: dict) -> int:
     """The seed of ``config``'s data split: ``split_seed`` when set (one split for every repetition, as the
@@ -91,3 +101,18 @@ def random_split_indices(n: int, fractions: tuple[float, float, float], seed: in
     n_train = int(round(fractions[0] * n))
     n_valid = int(round(fractions[1] * n))
     return perm[:n_train], perm[n_train:n_train + n_valid], perm[n_train + n_valid:]
+
+
+def per_class_subset(labels: np.ndarray, per_class: int, seed: int) -> np.ndarray:
+    """Positions of ``per_class`` examples of every class of ``labels`` (all of a smaller class), drawn
+    with ``seed``, in ascending order.
+
+    Each class's examples are permuted once by ``seed`` and the first ``per_class`` kept, so for one seed
+    the subsets are nested: the 2-per-class subset holds the 1-per-class one, and so on up the curve.
+    """
+    if per_class < 1:
+        raise ValueError(f"train_per_class must be at least 1, got {per_class}")
+    labels = np.asarray(labels)
+    rng = np.random.default_rng([seed, 0x5eed])
+    keep = [rng.permutation(np.flatnonzero(labels == c))[:per_class] for c in np.unique(labels)]
+    return np.sort(np.concatenate(keep))

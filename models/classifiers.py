@@ -145,6 +145,17 @@ class CNN6Head(nn.Module):
         return self.out(x)
 
 
+def output_layer(head: nn.Module) -> nn.Module:
+    """The head's output layer, the one that trains while ``freeze_epochs`` holds the rest: its ``out``
+    (CNN6) when it has one, else its last ``nn.Linear`` (every other head ends in one)."""
+    if isinstance(getattr(head, "out", None), nn.Module):
+        return head.out
+    linears = [m for m in head.modules() if isinstance(m, nn.Linear)]
+    if not linears:
+        raise ValueError(f"{type(head).__name__} has no output layer (no 'out', no nn.Linear) for freeze_epochs")
+    return linears[-1]
+
+
 def standardize(spec: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
     """Each example to zero mean and unit standard deviation over all its bins and frames."""
     dims = tuple(range(1, spec.dim()))
@@ -166,6 +177,7 @@ class Classifier(nn.Module):
         super().__init__()
         self.frontend, self.head, self.standardize = frontend, head, standardize
         self.spec_augment, self.amp = spec_augment, amp
+        self.head_frozen = False  # set per epoch by set_head_training (freeze_epochs)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         with torch.autocast(device_type=x.device.type, enabled=False):  # the front-end stays float32
@@ -197,16 +209,43 @@ class Classifier(nn.Module):
         return [{"params": rest, "lr": config["lr_model"]}] + [{"params": params, "lr": lr} for params, lr in own]
 
     def set_frontend_training(self, config: dict, epoch: int) -> bool:
-        """Freeze the front-end's learnable parameters for the first ``tf_warmup_epochs`` epochs and release
-        them afterwards; returns whether the front-end trains in ``epoch`` (0-based). "Learnable" is what
-        was learnable when the model was built (a fixed DMEL window never trains). A frozen parameter gets
-        no gradient, so the optimizer leaves it (and its Adam moments) untouched."""
+        """Freeze the front-end's learnable parameters for the first ``tf_warmup_epochs`` epochs (or
+        ``freeze_epochs``, the longer) and release them afterwards; returns whether the front-end trains in
+        ``epoch`` (0-based). "Learnable" is what was learnable when the model was built (a fixed DMEL window
+        never trains). A frozen parameter gets no gradient, so the optimizer leaves it (and its Adam moments)
+        untouched."""
         if not hasattr(self, "_frontend_learnable"):
             self._frontend_learnable = [p for p in self.frontend.parameters() if p.requires_grad]
-        train = epoch >= config["tf_warmup_epochs"]
+        train = epoch >= max(config["tf_warmup_epochs"], config["freeze_epochs"])
         for p in self._frontend_learnable:
             p.requires_grad_(train)
         return train and bool(self._frontend_learnable)
+
+    def set_head_training(self, config: dict, epoch: int) -> bool:
+        """Freeze every head parameter but the output layer's (:func:`output_layer`) for the first
+        ``freeze_epochs`` epochs, release them afterwards; returns whether the head is frozen in ``epoch``
+        (0-based; derived from it alone, so a resumed trial freezes as the first run did). The front-end
+        waits as long (:meth:`set_frontend_training`). The optimizer keeps every parameter; a frozen one
+        gets no gradient. While frozen, the head's batch norms stay in eval mode in training too (their
+        pretrained running statistics are used and kept, as in fine-tuning practice); its dropout still
+        drops."""
+        if not hasattr(self, "_head_freezable"):
+            kept = {id(p) for p in output_layer(self.head).parameters()}
+            self._head_freezable = [p for p in self.head.parameters() if p.requires_grad and id(p) not in kept]
+        self.head_frozen = epoch < config["freeze_epochs"]
+        for p in self._head_freezable:
+            p.requires_grad_(not self.head_frozen)
+        return self.head_frozen
+
+    def train(self, mode: bool = True) -> "Classifier":
+        """``nn.Module.train``, except that a frozen head's batch norms stay in eval mode
+        (:meth:`set_head_training`)."""
+        super().train(mode)
+        if mode and self.head_frozen:
+            for module in self.head.modules():
+                if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                    module.eval()
+        return self
 
     def after_step(self) -> None:
         """The front-end's step after the optimiser's (DMEL: lambda back into its range)."""

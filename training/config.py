@@ -30,6 +30,23 @@ COMMON = {
     "standardize": False,              # standardise each example's front-end output (zero mean, unit std)
     "specaugment_freq": 0,             # SpecAugment: widest frequency mask, bins (0 = off); training only
     "specaugment_time": 0,             # SpecAugment: widest time mask, frames (0 = off); training only
+    # transfer learning (transfer/, docs/transfer.md): a scikit-learn head on embedding rows instead of a neural model
+    "classifier": None,                # None: the neural model above | svm_linear | svm_rbf | logreg | knn | mlp (transfer/heads.py)
+    "embedding": "mfcc",               # what the head reads: mfcc | logmel | musicnn | torch (your model) | precomputed (the embeddings corpus)
+    "embedding_model": "MSD_musicnn",  # musicnn: MSD_musicnn | MTT_musicnn | MSD_vgg | MTT_vgg; torch: the model's file (.pt2: torch.export, else TorchScript)
+    "embedding_layer": "max_pool",     # the layer read (musicnn: taggram | penultimate | max_pool | mean_pool ...; the recipe's: max_pool)
+    "embedding_dir": None,             # the musicnn weights (sh download_data.sh musicnn); None = <project>/data/musicnn
+    "embedding_sample_rate": None,     # torch: the rate its model takes, Hz (None: the corpus's)
+    "patch_seconds": None,             # patch length, s: one row per patch (None: the model's own, musicnn 3 s; mfcc/logmel the whole clip)
+    "patch_hop_seconds": None,         # s between patches (None: patch_seconds, no overlap; the recipe's musicnn: 1)
+    "n_mfcc": 20,                      # mfcc: coefficients (mean and std of each per patch)
+    "pca_components": None,            # PCA with whitening before the head (None: none; the recipe: 128)
+    "standardize_rows": False,         # a StandardScaler before the head (the recipe has none)
+    "C": 1.0,                          # svm_linear / svm_rbf / logreg: inverse regularisation
+    "gamma": "scale",                  # svm_rbf: kernel width (scale | auto | a number)
+    "n_neighbors": 1,                  # knn (cosine distance): neighbours
+    "mlp_hidden": 20,                  # mlp: hidden units
+    "train_per_class": None,           # train on this many examples per class, a seeded stratified subset of the train split (nested across sizes; None: all). Neural trials too
     # training
     "optimizer_name": "sgd",           # sgd | adam | adamw
     "momentum": 0.0,                   # sgd momentum
@@ -45,6 +62,12 @@ COMMON = {
     "patience": 100,                   # epochs without a lower valid loss before stopping
     "checkpoint_every": None,          # epochs between resume checkpoints (None: by time only); always at the end
     "checkpoint_minutes": 5.0,         # minutes between resume checkpoints (whichever of the two comes first)
+    # pretrained head (models/pretrained.py; docs/configuration.md)
+    "pretrained": False,               # cnn6: start from PANNs' AudioSet CNN6 (checkpoint_path); the output layer too when there are 527 classes
+    "checkpoint_path": None,           # the PANNs checkpoint, Cnn6_mAP=0.343.pth (https://zenodo.org/record/3987831)
+    "checkpoint_sample_rate": 32000,   # Hz the checkpoint was trained at (PANNs: 32000; None: unknown, not checked)
+    "checkpoint_rate_check": True,     # refuse a checkpoint_sample_rate other than sample_rate; False: fine-tune across rates
+    "freeze_epochs": 0,                # epochs at the start in which only the head's output layer trains (the front-end too waits; 0 = off)
     # device and speed
     "device": "auto",                  # auto: CUDA exactly when Ray assigned the trial a GPU | cpu | cuda
     "deterministic": True,             # deterministic kernels (bit-exact resume); False lets cuDNN pick the fastest

@@ -6,7 +6,8 @@ Ray Tune runs: it wires ``run_trial`` to ``tune.report`` / ``tune.get_checkpoint
 
 Each checkpoint directory holds ``state.pt`` (model, optimizer, counters and RNG states: what a
 resume needs), ``best_model.pt`` (the weights with the lowest validation loss so far) and
-``config.json``. The final checkpoint adds ``predictions.csv`` (test clips, best model: mean-logit
+``config.json`` (and ``pretrained_keys.json`` with ``pretrained``: what the checkpoint gave, by name;
+:class:`models.pretrained.KeyReport`). The final checkpoint adds ``predictions.csv`` (test clips, best model: mean-logit
 and majority-vote predictions), ``confusion_matrix.csv`` (test, best model, mean-logit decisions)
 and ``splits.json`` (the ids of every split).
 
@@ -34,6 +35,7 @@ import torch
 from corpora import load_splits
 from models.classifiers import build_model
 from models.functional import lambd_to_ms
+from models.pretrained import KeyReport, load_pretrained
 from training.augment import build_waveform_augment
 from training.config import resolve_config
 from training.loop import LOSSES, evaluate, make_optimizer, make_scheduler, seed_everything, train_epoch
@@ -153,6 +155,11 @@ def run_trial(config: dict, report: Report, restore_dir: str | None = None) -> d
     model and ``done=True``.
     """
     cfg = resolve_config(config)
+    if cfg["classifier"] is not None:  # a scikit-learn head on embeddings (transfer/trial.py)
+        from transfer.trial import run_transfer_trial
+
+        seed_everything(cfg["seed"], cfg["deterministic"])
+        return run_transfer_trial(cfg, report)
     if cfg["loss"] not in LOSSES:
         raise ValueError(f"unknown loss {cfg['loss']!r}; choose one of {LOSSES}")
     seed_everything(cfg["seed"], cfg["deterministic"])
@@ -173,6 +180,10 @@ def run_trial(config: dict, report: Report, restore_dir: str | None = None) -> d
     st = {"epoch": 0, "best_valid_loss": math.inf, "best_valid_acc": 0.0, "best_valid_acc_vote": 0.0,
           "best_valid_acc_segment": 0.0, "best_epoch": -1,
           "best_frontend": model.frontend_metrics(data.sample_rate), "epochs_since_best": 0}
+    if cfg["pretrained"] and restore_dir is None:  # PANNs' CNN6 (a resume restores the fine-tuned weights)
+        keys = load_pretrained(model, cfg, data.sample_rate)
+        print(keys.text(), flush=True)
+        st["pretrained"] = keys.as_dict()  # kept with the counters: the report outlives a resume
     best_weights = _copy_weights(model)
 
     if restore_dir is not None:
@@ -187,6 +198,7 @@ def run_trial(config: dict, report: Report, restore_dir: str | None = None) -> d
     for epoch in range(st["epoch"], cfg["max_epochs"]):
         lr = opt.param_groups[0]["lr"]
         model.set_frontend_training(cfg, epoch)  # frozen during the first tf_warmup_epochs
+        model.set_head_training(cfg, epoch)  # all but the output layer frozen during the first freeze_epochs
         loss = train_epoch(model, opt, data.x_train, data.y_train, cfg["batch_size"], gen, device, length,
                            cfg["train_segments"], augment, cfg["loss"])
         sched.step()
@@ -213,6 +225,8 @@ def run_trial(config: dict, report: Report, restore_dir: str | None = None) -> d
                    **{f"frontend_{k}": v for k, v in model.frontend_drift().items()},
                    "done": done, **where, **test_placeholders}  # fixed schema for progress.csv
         metrics.update({f"n_{k}": v for k, v in data.info.items()})
+        if "pretrained" in st:
+            metrics.update(KeyReport.from_dict(st["pretrained"]).counts())  # pretrained_loaded/_missing/_unexpected
         if done:
             metrics.update(_final_test(model, best_weights, data, cfg, device, length))
         if not clock.due(epoch + 1, done):
@@ -252,6 +266,8 @@ def _save_checkpoint(ckpt: Path, model, opt, sched, gen, st: dict, best_weights:
     torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
                 "state": st, "rng": rng}, ckpt / "state.pt")
     torch.save(best_weights, ckpt / "best_model.pt")
+    if "pretrained" in st:  # what the PANNs checkpoint gave, by name (models.pretrained.KeyReport)
+        (ckpt / "pretrained_keys.json").write_text(json.dumps(st["pretrained"], indent=1))
     (ckpt / "config.json").write_text(json.dumps(cfg, indent=1, default=str))
 
 

@@ -8,7 +8,8 @@ range), so that a command is refused (exit 2) before any trial starts and before
 * :func:`check_configs`: every resolved trial config (:func:`tuning.spaces.expand_grid`): the type and
   range of each key of ``training/config.py``, the names of enumerated keys (from the registries where
   they live: ``corpora.CORPORA``, ``models.classifiers.MODELS``, ...), and what the keys must agree on
-  (the initial window between its floor and ceiling, the split sizes, a corpus's own rate and folds).
+  (the initial window between its floor and ceiling, the split sizes, a corpus's own rate and folds, a
+  pretrained checkpoint's file and its fit: :func:`models.pretrained.config_problems`).
 * :func:`check_storage`: the local folder the experiments go to can be created and written.
 
 The checks only read; nothing is created. What needs the data or the cluster (a folder holding no
@@ -37,11 +38,15 @@ from models.frontends import LAMBD_PARAMS
 from models.functional import WINDOW_MODES
 from models.registry import FEATURES, FRONTENDS, get_frontend
 from models.leaf import LEAF_COMPRESSIONS
+from models.pretrained import config_problems
 from models.varying_stft import VARIATIONS
 from training.config import DEFAULTS
 from training.loop import LOSSES, OPTIMIZERS
 from training.segments import TRAIN_SEGMENTS, n_segments
 from training.trial import DEVICES
+from transfer.features import EMBEDDERS
+from transfer.features import problems as transfer_problems
+from transfer.heads import HEADS
 from tuning.storage import is_uri
 from tuning.tracking import uri_problems
 
@@ -105,6 +110,12 @@ RANGES = {
     "sigma_ref": POSITIVE, "noise_std": NON_NEGATIVE, "t_center_max_offset": NON_NEGATIVE,
     "f_center_max_offset": NON_NEGATIVE, "fold": COUNT, "sample_rate": COUNT, "clip_seconds": POSITIVE,
     "decode_workers": MAYBE_COUNT,
+    # pretrained head
+    "checkpoint_sample_rate": MAYBE_COUNT, "freeze_epochs": NON_NEGATIVE_COUNT,
+    # transfer learning
+    "n_mfcc": COUNT, "pca_components": MAYBE_COUNT, "C": POSITIVE, "n_neighbors": COUNT, "mlp_hidden": COUNT,
+    "train_per_class": MAYBE_COUNT, "patch_seconds": MAYBE_POSITIVE, "patch_hop_seconds": MAYBE_POSITIVE,
+    "embedding_sample_rate": MAYBE_COUNT,
 }
 # enumerated keys -> their names, from the registries that act on them
 CHOICES = {
@@ -113,12 +124,15 @@ CHOICES = {
     "optimizer_name": OPTIMIZERS, "window_mode": WINDOW_MODES, "loss": LOSSES, "lambd_param": LAMBD_PARAMS,
     "compression": COMPRESSIONS, "leaf_compression": LEAF_COMPRESSIONS, "dstft_variation": VARIATIONS,
     "noise_kind": NOISE_KINDS, "train_segments": TRAIN_SEGMENTS, "device": DEVICES, "fma_subset": FMA_SUBSETS,
-    "clip_padding": PADDINGS,
+    "clip_padding": PADDINGS, "classifier": (None, *HEADS), "embedding": (*EMBEDDERS.names(), "precomputed"),
 }
 FLAGS = tuple(k for k, v in DEFAULTS.items() if isinstance(v, bool))  # True or False
 # keys checked by what they name, not by a range or a list: protocol (the corpus's own list), stft_window
 # (scipy's window names), data_dir (main.py checks the folder), cache_dir (any folder; created when needed)
-OTHER_KEYS = ("protocol", "stft_window", "data_dir", "cache_dir")
+# embedding_model/embedding_layer/embedding_dir/gamma (the embedder's and transfer's own checks: transfer/features.py)
+OTHER_KEYS = ("protocol", "stft_window", "data_dir", "cache_dir", "embedding_model", "embedding_layer", "embedding_dir",
+              "gamma")
+OTHER_KEYS += ("checkpoint_path",)  # pretrained=True: the file exists, loads and fits (models.pretrained.config_problems)
 
 
 def check_configs(configs: list[dict]) -> list[str]:
@@ -143,7 +157,9 @@ def check_config(config: dict) -> list[str]:
         n_segments(config)
     except ValueError as err:
         return [str(err)]
-    return [line for check in (_corpus_problems, _frontend_problems) for line in check(config)]
+    if config["classifier"] is not None:  # a scikit-learn head: no front-end; its embedder's checks instead
+        return _corpus_problems(config) + transfer_problems(config)
+    return [line for check in (_corpus_problems, _frontend_problems, _pretrained_problems) for line in check(config)]
 
 
 def record_checked_keys() -> set[str]:
@@ -211,6 +227,12 @@ def _frontend_problems(config: dict) -> list[str]:
         return [f"frontend={record.name!r}: {config['dataset_name']} has no sample rate, and this front-end's "
                 "filters are in Hz or ms; use gaussian (DSPEC) or a corpus of audio"]
     return record.problems(config, rate, _segment_samples(config)) if record.problems else []
+
+
+def _pretrained_problems(config: dict) -> list[str]:
+    """``pretrained=True``: a cnn6 with a ``checkpoint_path`` that exists, loads and fits (mel count, sample
+    rate: :func:`models.pretrained.config_problems`)."""
+    return config_problems(config, _sample_rate(config))
 
 
 def check_space(space: dict) -> list[str]:

@@ -1,0 +1,1 @@
+"""Pretrained audio embedding models ported to PyTorch (musicnn: :mod:`embeddings.musicnn`)."""
