@@ -54,10 +54,9 @@ def problem(message: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     import numpy as np
-    import pandas as pd
     import torch
 
-    from inference.audio import BadAudio, find_audio, read_clip
+    from inference.audio import find_audio
     from inference.checkpoint import PredictError, build_initial, build_trained, load_trial
     from inference.export import export_frontend, learned_values
     from inference.predict import chunked, classify, prediction_rows
@@ -69,6 +68,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         trial = load_trial(args.experiment, args.trial, args.best)
+        if trial.config["classifier"] is not None:  # a scikit-learn head on embeddings: no network to build
+            return _predict_transfer(args, trial)
         model = build_trained(trial, args.device)
         initial = build_initial(trial, args.device) if args.render else None
     except PredictError as err:
@@ -95,27 +96,39 @@ def main(argv: list[str] | None = None) -> int:
     for line in problems:
         problem(line)
 
-    def clips():
-        for path in files:
-            try:
-                yield path, read_clip(path, trial.sample_rate, trial.n_points, trial.padding, trial.float16)
-            except BadAudio as err:
-                problem(f"skipped {path}: {err}; give a file soundfile can decode (.wav/.flac/.ogg/.mp3)")
-
     tables, names = [], set()
     batch_size = int(trial.config["batch_size"])
     # batch_size clips at a time: the segment batches are then the ones the trial's test ran
-    for chunk in chunked(clips(), batch_size):
+    for chunk in chunked(_clips(files, trial), batch_size):
         paths = [str(p) for p, _ in chunk]
         x = torch.from_numpy(np.stack([c for _, c in chunk]))
         mean_logits, votes = classify(model, x, trial.segment_length, batch_size, args.device)
-        table = prediction_rows(paths, mean_logits, votes, trial.class_names, args.top_k, trial.n_segments > 1)
+        table = prediction_rows(paths, torch.softmax(mean_logits.double(), dim=1).numpy(), votes.numpy(),
+                                trial.class_names, args.top_k, trial.n_segments > 1)
         tables.append(table)
         for (path, clip), (_, row) in zip(chunk, table.iterrows()):
             if render_dir is not None:
                 stem = _unique(Path(path).stem, names)
                 title = f"{path}: predicted {row['prediction']} ({row['top1_prob']:.2f})"
                 render_clip(render_dir / f"{stem}.png", title, clip, trial, initial, model)
+    return _write(tables, args, render_dir)
+
+
+def _clips(files, trial):
+    """``(path, clip)`` of each file as the trial's corpus read its clips; an unreadable file is one line, skipped."""
+    from inference.audio import BadAudio, read_clip
+
+    for path in files:
+        try:
+            yield path, read_clip(path, trial.sample_rate, trial.n_points, trial.padding, trial.float16)
+        except BadAudio as err:
+            problem(f"skipped {path}: {err}; give a file soundfile can decode (.wav/.flac/.ogg/.mp3)")
+
+
+def _write(tables: list, args, render_dir: Path | None) -> int:
+    """The CSV of every file's row; exit status 1 when there is none."""
+    import pandas as pd
+
     if not tables:
         problem(f"nothing predicted: none of the {len(args.inputs)} input(s) gave a readable audio file")
         return 1
@@ -126,6 +139,45 @@ def main(argv: list[str] | None = None) -> int:
     print(f"wrote {len(result)} prediction(s) to {out}" + (f" and {len(result)} PNG(s) to {render_dir}"
                                                            if render_dir is not None else ""))
     return 0
+
+
+def _predict_transfer(args, trial) -> int:
+    """predict.py for a transfer trial: its fitted head (``head.pkl``) on each file's embedding rows."""
+    import pickle
+
+    import numpy as np
+
+    from inference.audio import find_audio
+    from inference.checkpoint import PredictError, read_checkpoint_file
+    from inference.predict import chunked, classify_embedded, prediction_rows
+    from transfer.features import EMBEDDERS
+
+    cfg = trial.config
+    if cfg["dataset_name"] == "embeddings":
+        raise PredictError(f"trial {trial.trial_id} was fitted on precomputed embeddings: it has no embedder to read "
+                           "audio with; choose a trial that embedded audio itself (embedding=mfcc, musicnn, ...)")
+    if args.render is not None or args.export is not None:
+        raise PredictError(f"trial {trial.trial_id} is a scikit-learn head ({cfg['classifier']}) on {cfg['embedding']} "
+                           "embeddings: it has no front-end to --render or --export; predict files only")
+    saved = read_checkpoint_file(trial.checkpoint_dir, "head.pkl")
+    if saved is None:
+        raise PredictError(f"trial {trial.trial_id}'s checkpoint {trial.checkpoint_dir} has no head.pkl; rerun main.py")
+    pipeline = pickle.loads(saved)
+    embedder = EMBEDDERS.get(cfg["embedding"])
+    print(f"trial {trial.trial_id} of {trial.experiment} ({cfg['classifier']} on {cfg['embedding']}; best_valid_acc "
+          f"{trial.metrics.get('best_valid_acc')}): {trial.sample_rate} Hz, {trial.n_points} samples per clip, "
+          f"{len(trial.class_names)} classes")
+    files, problems = find_audio(args.inputs)
+    for line in problems:
+        problem(line)
+    tables = []
+    for chunk in chunked(_clips(files, trial), 64):
+        probs, votes, most = classify_embedded(pipeline, lambda x, rate: embedder.embed(x, rate, cfg),
+                                               np.stack([c for _, c in chunk]), trial.sample_rate,
+                                               len(trial.class_names))
+        tables.append(prediction_rows([str(p) for p, _ in chunk], probs, votes, trial.class_names, args.top_k,
+                                      most > 1))
+    return _write(tables, args, None)
 
 
 def _unique(stem: str, taken: set[str]) -> str:

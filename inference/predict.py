@@ -32,23 +32,38 @@ def classify(model: torch.nn.Module, clips: torch.Tensor, length: int, batch_siz
     return aggregate(torch.cat(parts).cpu(), index, len(clips))
 
 
-def prediction_rows(files: Sequence[str], mean_logits: torch.Tensor, votes: torch.Tensor, class_names: Sequence[str],
+def prediction_rows(files: Sequence[str], probs: np.ndarray, votes: np.ndarray, class_names: Sequence[str],
                     top_k: int, with_vote: bool) -> pd.DataFrame:
-    """One row per file: ``file``, ``prediction`` (the class of the highest mean logit), ``vote`` (the
-    segments' majority vote; only ``with_vote``), then ``top1``, ``top1_prob``, ... ``top<k>``,
-    ``top<k>_prob``: the ``top_k`` classes by the softmax of the mean logits, most probable first
-    (``top1`` is ``prediction``)."""
+    """One row per file: ``file``, ``prediction`` (the most probable class), ``vote`` (the segments' or patches'
+    majority vote; only ``with_vote``), then ``top1``, ``top1_prob``, ... ``top<k>``, ``top<k>_prob``: the
+    ``top_k`` classes by ``probs`` ``(n_files, n_classes)`` (a neural trial's: the softmax of the mean segment
+    logits; a transfer trial's: the mean of its patches' probabilities), most probable first (``top1`` is
+    ``prediction``)."""
     names = np.asarray(class_names, dtype=object)
-    probs = torch.softmax(mean_logits.double(), dim=1)
+    probs = np.asarray(probs, dtype=np.float64)
     k = min(top_k, probs.shape[1])
-    top_p, top_i = probs.topk(k, dim=1)  # sorted, most probable first
-    out = {"file": list(files), "prediction": names[mean_logits.argmax(dim=1).numpy()]}
+    top_i = np.argsort(-probs, axis=1, kind="stable")[:, :k]
+    out = {"file": list(files), "prediction": names[probs.argmax(axis=1)]}
     if with_vote:
-        out["vote"] = names[votes.numpy()]
+        out["vote"] = names[np.asarray(votes)]
     for j in range(k):
-        out[f"top{j + 1}"] = names[top_i[:, j].numpy()]
-        out[f"top{j + 1}_prob"] = top_p[:, j].numpy()
+        out[f"top{j + 1}"] = names[top_i[:, j]]
+        out[f"top{j + 1}_prob"] = np.take_along_axis(probs, top_i[:, j:j + 1], axis=1)[:, 0]
     return pd.DataFrame(out)
+
+
+def classify_embedded(pipeline, embed, clips: np.ndarray, sample_rate: int, n_classes: int
+                      ) -> tuple[np.ndarray, np.ndarray, int]:
+    """A transfer trial's decisions on ``clips`` ``(n_clips, n_points)``: ``(mean probabilities (n_clips,
+    n_classes), votes (n_clips,), most patches of a clip)``, as :func:`transfer.trial.score` decides.
+    ``embed``: ``(waveform, sample_rate) -> (patches, dims)``, the trial's embedder."""
+    from transfer.heads import class_scores, clip_decisions
+
+    rows = [embed(np.asarray(c, dtype=np.float32), sample_rate) for c in clips]
+    x, clip = np.concatenate(rows), np.concatenate([np.full(len(r), k) for k, r in enumerate(rows)])
+    vote, _, mean = clip_decisions(pipeline.predict(x).astype(np.int64), class_scores(pipeline, x, n_classes), clip,
+                                   len(clips))
+    return mean, vote, max(len(r) for r in rows)
 
 
 def chunked(items: Iterable, size: int) -> Iterator[list]:

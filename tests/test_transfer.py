@@ -15,6 +15,7 @@ from corpora.embeddings import load_rows as read_embedding_files
 from corpora.splits import per_class_subset
 from tests.fixtures import make_fsdd
 from tests.inprocess import main_py, produce_figures
+from tests.test_predict import predict as predict_py
 from training.config import resolve_config
 from training.trial import run_trial
 from transfer.cache import embed_splits
@@ -195,6 +196,20 @@ def test_the_transfer_grid_runs_through_tune_and_draws_its_curve(root, fsdd, tmp
     drawn = produce_figures(root, "--split=test", f"--ray_root_dir={tmp_path}", f"--results_dir={tmp_path}/results")
     assert drawn.returncode == 0, drawn.stdout[-3000:] + drawn.stderr[-3000:]
     assert (tmp_path / "results" / "figures" / "test_transfer.png").exists()
+    # predict.py with a transfer trial: its head on each file's rows gives the trial's own test decisions
+    trial = next(p for p in (tmp_path / "transfer").glob("*/result.json")
+                 if json.loads(p.read_text().splitlines()[-1])["config"]["variant"].get("embedding") == "mfcc")
+    saved = pd.read_csv(sorted(trial.parent.glob("checkpoint_*"))[-1] / "predictions.csv", dtype={"id": str})
+    files = [str(fsdd / "recordings" / f"{i}.wav") for i in saved["id"]]
+    out = tmp_path / "predicted.csv"
+    predicted = predict_py("--experiment", str(tmp_path / "transfer"), "--trial", trial.parent.name, *files,
+                           "--out", str(out))
+    assert predicted.returncode == 0, predicted.stdout + predicted.stderr
+    rows = pd.read_csv(out)
+    classes = [str(d) for d in range(10)]
+    assert list(rows["prediction"].astype(str)) == [classes[k] for k in saved["prediction"]]
+    refused = predict_py("--experiment", str(tmp_path / "transfer"), "--trial", trial.parent.name, "--export", str(tmp_path))
+    assert refused.returncode == 2 and "no front-end" in refused.stderr
     table = json.loads((tmp_path / "results" / "tables" / "test_transfer.json").read_text())
     text = json.dumps(table)
     assert "MFCC stats + RBF SVM" in text and "log-mel stats + logistic regression" in text and "(2)" in text
