@@ -1,13 +1,15 @@
 """The embedding cache: every clip of a corpus embedded once per embedder setting, then read by every trial.
 
-A cache file holds the rows of a set of clips, named by the embedder's settings and the clips' content (a
-digest of each waveform), so every split, seed and subset size of one corpus reads the same file, and a
+A cache file holds the rows of a set of clips, named by the embedder's settings, its code and the clips' content
+(a digest of each waveform), so every split, seed and subset size of one corpus reads the same file, and a
 changed clip or setting builds a new one. Files live in ``<cache_dir>/embeddings/`` and are written
 atomically under a file lock (trials that start together build one file once).
 """
 from __future__ import annotations
 
 import hashlib
+import importlib
+import inspect
 import json
 import os
 import tempfile
@@ -55,10 +57,17 @@ def digests(waveforms, chunk: int = 256) -> list[str]:
     return out
 
 
+def code_digest(embedder) -> str:
+    """A digest of the source of the module ``embedder.embed`` is defined in and of its ``sources``."""
+    modules = [inspect.getmodule(embedder.embed), *(importlib.import_module(m) for m in embedder.sources)]
+    return hashlib.sha1(b"".join(Path(inspect.getsourcefile(m)).read_bytes() for m in modules)).hexdigest()
+
+
 def cache_file(cfg: dict, clip_digests: list[str], sample_rate: int) -> Path:
-    """Where the rows of these clips under ``cfg``'s embedder settings are cached."""
+    """Where the rows of these clips under ``cfg``'s embedder settings (and its code) are cached."""
     embedder = EMBEDDERS.get(cfg["embedding"])
-    settings = {"embedding": embedder.name, "sample_rate": sample_rate, **embedder.settings(cfg)}
+    settings = {"embedding": embedder.name, "sample_rate": sample_rate, "code": code_digest(embedder),
+                **embedder.settings(cfg)}
     key = hashlib.sha1(json.dumps(settings, sort_keys=True, default=str).encode())
     key.update("".join(sorted(set(clip_digests))).encode())
     root = Path(cfg["cache_dir"]) if cfg["cache_dir"] else PROJECT_ROOT / "cache"
@@ -85,6 +94,7 @@ def embed_all(waveform_of, clip_digests: list[str], sample_rate: int, cfg: dict,
             os.close(fd)
             np.savez(tmp, x=np.concatenate(rows).astype(np.float32), clip=np.concatenate(clip),
                      digests=np.array(unique), seconds=np.array(seconds))
+            os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide the cache from other users of a shared cache_dir
             os.replace(tmp, path)
     with np.load(path) as f:
         return {k: f[k] for k in f.files}

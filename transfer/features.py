@@ -31,6 +31,8 @@ class Embedder:
         description: one line for the docs.
         problems: ``config -> list[str]``: one line per value it cannot take (a missing model file, an
             unknown layer), checked before any trial starts.
+        sources: modules besides the one ``embed`` is defined in whose code decides its rows (their source
+            is part of the cache key, so an edited embedder builds a new cache).
     """
 
     name: str
@@ -38,6 +40,7 @@ class Embedder:
     settings: Callable[[dict], dict]
     description: str
     problems: Callable[[dict], list[str]] | None = None
+    sources: tuple[str, ...] = ()
 
 
 def register_embedder(embedder: Embedder) -> Embedder:
@@ -152,7 +155,7 @@ def _musicnn_problems(cfg: dict) -> list[str]:
 
 register_embedder(Embedder("musicnn", _musicnn_embed, _musicnn_settings,
                            "a pretrained musicnn model (Pons & Serra; MSD/MTT, musicnn or vgg), any layer",
-                           _musicnn_problems))
+                           _musicnn_problems, sources=("embeddings.musicnn",)))
 
 
 def _torch_embed(waveform: np.ndarray, sample_rate: int, cfg: dict) -> np.ndarray:
