@@ -24,6 +24,7 @@ from pathlib import Path
 
 from corpora import CORPORA, prepare
 from transfer.cache import prepare as prepare_embeddings
+from transfer.features import missing_files
 from tuning.runner import error_report, init_ray, run_experiment, stored_search, summarize, trial_resources
 from tuning.spaces import SCHEDULERS, SEARCHES, ConfigError, build_parts, expand_grid, parse_overrides
 from tuning.storage import display, exists, experiment_location, move_aside, storage_root
@@ -140,7 +141,8 @@ def main(argv=None) -> int:
     root = storage_root(args.storage, args.ray_root_dir)
     storage_problems = [] if args.prepare_only else check_storage(
         root, [part.name for part in parts], "--storage" if args.storage else "--ray_root_dir")
-    problems = [line for part in parts for line in check_space(part.space)] + check_configs(configs) + storage_problems
+    problems = ([line for part in parts for line in check_space(part.space)] + check_configs(configs)
+                + missing_files(configs) + storage_problems)
     if problems:  # refused before Ray, the data cache or an experiment folder is touched
         return _refuse(problems)
     try:

@@ -19,7 +19,7 @@ from tests.test_predict import predict as predict_py
 from training.config import resolve_config
 from training.trial import run_trial
 from transfer.cache import embed_splits
-from transfer.features import EMBEDDERS, patches
+from transfer.features import EMBEDDERS, missing_files, patches
 from transfer.heads import class_scores, clip_decisions
 from tuning.validate import check_config
 
@@ -258,5 +258,14 @@ def test_a_saved_model_embeds_patches_at_its_own_rate(tmp_path, saved):
     assert check_config(cfg) == []
     with pytest.raises(KeyError, match="gives layers"):
         EMBEDDERS.get("torch").embed(x, 8000, {**cfg, "embedding_layer": "penultimate"})
-    missing = check_config({**cfg, "embedding_model": str(tmp_path / "absent.pt")})
+    missing = missing_files([{**cfg, "embedding_model": str(tmp_path / "absent.pt")}])
     assert len(missing) == 1 and "no such file" in missing[0]
+
+
+def test_missing_musicnn_weights_are_one_line_before_ray(root, tmp_path):
+    run = main_py(root, "--name=transfer", "--num_samples=1", "--max_epochs=1", f"--data_dir={tmp_path}",
+                  f"--ray_root_dir={tmp_path}", "--set", f"embedding_dir={tmp_path / 'none'}")
+    assert run.returncode == 2
+    lines = [line for line in run.stderr.splitlines() if "musicnn" in line]
+    assert len(lines) == 1 and "sh download_data.sh musicnn" in lines[0], run.stderr
+    assert not (tmp_path / "transfer").exists()

@@ -29,8 +29,10 @@ class Embedder:
         embed: ``(waveform (samples,) float32, sample_rate Hz, config) -> (patches, dims) float32``.
         settings: ``config -> dict`` of every value its rows depend on (with the clip's content, the cache key).
         description: one line for the docs.
-        problems: ``config -> list[str]``: one line per value it cannot take (a missing model file, an
-            unknown layer), checked before any trial starts.
+        problems: ``config -> list[str]``: one line per value it cannot take (an unknown model or layer),
+            checked before any trial starts (``tuning/validate.py``).
+        missing: ``config -> list[str]``: one line per file it needs that this machine lacks (the weights, the
+            model file, with how to get it), checked by ``main.py`` beside the data before any trial starts.
         sources: modules besides the one ``embed`` is defined in whose code decides its rows (their source
             is part of the cache key, so an edited embedder builds a new cache).
     """
@@ -40,6 +42,7 @@ class Embedder:
     settings: Callable[[dict], dict]
     description: str
     problems: Callable[[dict], list[str]] | None = None
+    missing: Callable[[dict], list[str]] | None = None
     sources: tuple[str, ...] = ()
 
 
@@ -146,16 +149,22 @@ def _musicnn_problems(cfg: dict) -> list[str]:
         out.append(f"embedding_layer={cfg['embedding_layer']!r}: {name} has {', '.join(layers)}")
     if name.endswith("_vgg") and cfg["patch_seconds"] not in (None, 3, 3.0):
         out.append(f"patch_seconds={cfg['patch_seconds']!r}: {name} takes 3 s patches only")
-    folder = weights_dir(cfg["embedding_dir"]) / name
-    if not (folder / ".index").is_file():
-        out.append(f"no musicnn weights at {folder}: install them with `sh download_data.sh musicnn`"
-                   + (" (or set embedding_dir)" if cfg["embedding_dir"] is None else ""))
     return out
+
+
+def _musicnn_missing(cfg: dict) -> list[str]:
+    from embeddings.musicnn_weights import weights_dir
+
+    folder = weights_dir(cfg["embedding_dir"]) / cfg["embedding_model"]
+    if (folder / ".index").is_file():
+        return []
+    return [f"no musicnn weights at {folder}: install them with `sh download_data.sh musicnn`"
+            + (" (or set embedding_dir)" if cfg["embedding_dir"] is None else "")]
 
 
 register_embedder(Embedder("musicnn", _musicnn_embed, _musicnn_settings,
                            "a pretrained musicnn model (Pons & Serra; MSD/MTT, musicnn or vgg), any layer",
-                           _musicnn_problems, sources=("embeddings.musicnn",)))
+                           _musicnn_problems, _musicnn_missing, sources=("embeddings.musicnn",)))
 
 
 def _torch_embed(waveform: np.ndarray, sample_rate: int, cfg: dict) -> np.ndarray:
@@ -206,7 +215,7 @@ def _torch_settings(cfg: dict) -> dict:
             "patch": cfg["patch_seconds"], "hop": cfg["patch_hop_seconds"]}
 
 
-def _torch_problems(cfg: dict) -> list[str]:
+def _torch_missing(cfg: dict) -> list[str]:
     if not Path(str(cfg["embedding_model"])).is_file():
         return [f"embedding_model={cfg['embedding_model']!r}: no such file; embedding=torch reads a model saved with "
                 "torch.export.save (.pt2) or as TorchScript"]
@@ -215,7 +224,7 @@ def _torch_problems(cfg: dict) -> list[str]:
 
 register_embedder(Embedder("torch", _torch_embed, _torch_settings,
                            "your own embedding model saved with torch.export (.pt2) or as TorchScript (embedding_model: "
-                           "its file)", _torch_problems))
+                           "its file)", missing=_torch_missing))
 
 
 def problems(cfg: dict) -> list[str]:
@@ -232,3 +241,15 @@ def problems(cfg: dict) -> list[str]:
                       "(--data_dir=<folder of .npz files>), or choose an embedder: " + ", ".join(EMBEDDERS.names())]
     record = EMBEDDERS.get(cfg["embedding"])
     return out + (record.problems(cfg) if record.problems else [])
+
+
+def missing_files(configs: list[dict]) -> list[str]:
+    """What the embedders of the transfer configs among the resolved ``configs`` need and this machine lacks,
+    one line each (its weights or model file, with how to get it)."""
+    out = []
+    for cfg in configs:
+        if cfg["classifier"] is None or cfg["embedding"] not in EMBEDDERS.names():
+            continue
+        record = EMBEDDERS.get(cfg["embedding"])
+        out += record.missing(cfg) if record.missing else []
+    return list(dict.fromkeys(out))
