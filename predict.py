@@ -3,6 +3,7 @@
     python predict.py --experiment ray_results/audio_mnist --best recordings/ --out predictions.csv
     python predict.py --experiment ray_results/audio_mnist --trial 1a2b3_00001 a.wav b.flac --render figs/
     python predict.py --experiment ray_results/audio_mnist --best --export learned/
+    python predict.py --experiment ray_results/audio_mnist --best --onnx exported/   # then inference.onnx_predict
 
 The trial's best weights (``best_model.pt``) and config come from its final checkpoint. Each file is read as
 the trial's corpus read its clips (mono, the trial's sample rate, its clip length and padding), cut into
@@ -38,11 +39,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="write DIR/<file>.png (initial vs trained front-end output) and DIR/frontend.png")
     parser.add_argument("--export", default=None, metavar="DIR",
                         help="write DIR/frontend.npz and DIR/frontend.json (the learned front-end)")
+    parser.add_argument("--onnx", default=None, metavar="DIR",
+                        help="write DIR/model.onnx (front-end and head, one graph), DIR/model.int8.onnx and "
+                             "DIR/model.json; classify with python -m inference.onnx_predict DIR/model.onnx FILES")
     args = parser.parse_args(argv)
     if args.top_k < 1:
         parser.error(f"--top_k={args.top_k}: give at least 1")
-    if not args.inputs and args.export is None and args.render is None:
-        parser.error("give audio files or folders to predict, or --export DIR / --render DIR")
+    if not args.inputs and args.export is None and args.render is None and args.onnx is None:
+        parser.error("give audio files or folders to predict, or --export DIR / --render DIR / --onnx DIR")
     return args
 
 
@@ -89,6 +93,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.export is not None:
         npz, js = export_frontend(trial, model.frontend, args.export)
         print(f"wrote {npz} and {js}")
+    if args.onnx is not None:
+        from inference.onnx_export import export_dir
+
+        try:
+            written = export_dir(trial, args.onnx, model.cpu())
+        except PredictError as err:  # a front-end with no ONNX form
+            problem(err)
+            return 2
+        model.to(args.device)
+        print(f"wrote {written['onnx']}, {written['int8']} and {written['meta']}")
     if not args.inputs:
         return 0
 
@@ -156,9 +170,9 @@ def _predict_transfer(args, trial) -> int:
     if cfg["dataset_name"] == "embeddings":
         raise PredictError(f"trial {trial.trial_id} was fitted on precomputed embeddings: it has no embedder to read "
                            "audio with; choose a trial that embedded audio itself (embedding=mfcc, musicnn, ...)")
-    if args.render is not None or args.export is not None:
+    if args.render is not None or args.export is not None or args.onnx is not None:
         raise PredictError(f"trial {trial.trial_id} is a scikit-learn head ({cfg['classifier']}) on {cfg['embedding']} "
-                           "embeddings: it has no front-end to --render or --export; predict files only")
+                           "embeddings: it has no front-end to --render, --export or --onnx; predict files only")
     saved = read_checkpoint_file(trial.checkpoint_dir, "head.pkl")
     if saved is None:
         raise PredictError(f"trial {trial.trial_id}'s checkpoint {trial.checkpoint_dir} has no head.pkl; rerun main.py")

@@ -1,9 +1,10 @@
 """The front-end bench (``search_spaces.frontends``): every front-end of the registry on FSDD, one classifier.
 
-``tables/<split>_frontends``: accuracy (mean ± std over samples), how far each front-end's learnable
-parameters moved from their initialisation at the end of training (mean over samples of each
-``frontend_*`` drift metric the front-end reports), the cost (training seconds and epochs per trial)
-and ``n`` finished/total.
+``tables/<split>_frontends``: accuracy and unweighted average recall (UAR; mean ± std over samples), how far
+each front-end's learnable parameters moved from their initialisation at the end of training (mean over
+samples of each ``frontend_*`` drift metric the front-end reports), the cost (training seconds and epochs per
+trial), ``n`` finished/total, and the model statistics (learnable front-end parameters, MFLOP per input for
+the front-end and the head, CPU latency per input: :func:`figures.tables.model_stat_cells`).
 ``<split>_frontends``: accuracy per front-end (points are samples, bars the mean).
 ``drift_frontends``: every drift metric over epochs (mean over samples), one panel per front-end, so a
 front-end whose parameters never leave their initialisation shows as a flat line at 0.
@@ -22,7 +23,7 @@ from figures.labels import data_caption, with_frontends
 from figures.plotting import save
 from figures.provenance import source_line
 from figures.read import finished
-from figures.tables import COST_COLUMN, cost, count, mean_std, write_table
+from figures.tables import COST_COLUMN, cost, count, mean_std, model_stat_cells, uar_column, write_table
 
 NAME = "frontends"
 
@@ -39,17 +40,22 @@ def drift_summary(part: pd.DataFrame, columns: list[str]) -> str:
     return ", ".join(cells) or "-"
 
 
-def bench_table(everything: pd.DataFrame, acc_col: str) -> pd.DataFrame:
+def bench_table(everything: pd.DataFrame, acc_col: str, uar_col: str | None = None,
+                stats: bool = False) -> pd.DataFrame:
     """One row per front-end label of ``everything`` (every trial, finished or not): accuracy
-    ``mean ± std`` (%) over the finished trials, the final drift of each learnable group, the cost
-    (:func:`figures.tables.cost`: mean training seconds and epochs per trial) and ``n``."""
+    ``mean ± std`` (%) over the finished trials (and ``uar_col``'s, the unweighted average recall, beside it
+    when given), the final drift of each learnable group, the cost (:func:`figures.tables.cost`: mean
+    training seconds and epochs per trial), ``n`` and, with ``stats``, the model statistics
+    (:func:`figures.tables.model_stat_cells`)."""
     columns = drift_columns(everything)
     rows = []
     for label, part in everything.groupby("frontend", sort=True):
         done = finished(part)
-        rows.append({"front-end": label, "accuracy (%)": mean_std(done[acc_col]) if acc_col in done else "-",
-                     "drift from initialisation (end of training)": drift_summary(done, columns),
-                     COST_COLUMN: cost(part), "n": count(part)})
+        row = {"front-end": label, "accuracy (%)": mean_std(done[acc_col]) if acc_col in done else "-"}
+        if uar_col is not None:
+            row["UAR (%)"] = mean_std(done[uar_col]) if uar_col in done else "-"
+        rows.append({**row, "drift from initialisation (end of training)": drift_summary(done, columns),
+                     COST_COLUMN: cost(part), "n": count(part), **(model_stat_cells(part) if stats else {})})
     return pd.DataFrame(rows)
 
 
@@ -109,9 +115,12 @@ def produce(load, split: str, out_dir: Path, table_dir: Path) -> None:
     acc_label = f"{split} accuracy (%)"
     models = ", ".join(sorted(everything["config/model_name"].dropna().unique()))
     data = data_caption(everything, "audio_mnist", "FSDD")
-    write_table(bench_table(everything, acc_col), table_dir, f"{split}_{NAME}",
-                f"{data}, {split} accuracy of every front-end with the same classifier ({models}), mean ± std over "
-                "samples; drift: how far each group of learnable parameters moved from its initialisation.",
+    write_table(bench_table(everything, acc_col, uar_column(split)[0], stats=True), table_dir, f"{split}_{NAME}",
+                f"{data}, {split} accuracy and unweighted average recall (UAR) of every front-end with the same "
+                f"classifier ({models}), mean ± std over samples; drift: how far each group of learnable parameters "
+                "moved from its initialisation. Model statistics (models/stats.py), means over the finished "
+                "trials: learnable front-end parameters; MFLOP per model input, front-end + head (a multiply-add "
+                "counted as 2, FFTs at 2.5 N log2 N); CPU latency per input on one thread (ms, median).",
                 source_line(everything))
     save(accuracy_figure(df, acc_col, acc_label, data), out_dir, f"{split}_{NAME}")
     fig = drift_figure(df, histories)

@@ -46,6 +46,46 @@ def count(part: pd.DataFrame) -> str:
     return f"{len(finished(part))}/{len(part)}"
 
 
+def uar_column(split: str) -> tuple[str, str]:
+    """``(metric, column name)`` of the unweighted average recall (balanced accuracy) of ``split``: the test
+    split's ``test_uar``, else the best epoch's ``best_valid_uar``."""
+    return ("test_uar", "test UAR %") if split == "test" else ("best_valid_uar", "valid UAR %")
+
+
+# the model statistics columns (models/stats.py: recorded in a trial's last report)
+PARAMS_COLUMN = "learnable front-end params"
+FLOPS_COLUMN = "MFLOP/input (front-end + head)"
+LATENCY_COLUMN = "CPU ms/input"
+
+
+def _mean(done: pd.DataFrame, column: str) -> float | None:
+    """The mean of ``column`` over ``done``'s rows that hold a number in it, ``None`` without any."""
+    if column not in done:
+        return None
+    values = pd.to_numeric(done[column], errors="coerce").dropna()
+    return float(values.mean()) if len(values) else None
+
+
+def _digits(value: float) -> str:
+    """3 significant digits, in whole numbers from 1000 up (``0.0883``, ``12.5``, ``6605``: never ``6.6e+03``)."""
+    return f"{value:.3g}" if abs(value) < 1000 else f"{value:.0f}"
+
+
+def model_stat_cells(part: pd.DataFrame) -> dict[str, str]:
+    """The model statistics of ``part``'s finished trials, means over those that recorded them (a config's
+    trials share their parameters; a window that changed size changes the FLOPs): :data:`PARAMS_COLUMN`
+    (the learnable front-end parameters, ``params_frontend_learnable``), :data:`FLOPS_COLUMN`
+    (``flops_frontend`` + ``flops_head`` in 10^6 FLOPs, a multiply-add counted as 2) and
+    :data:`LATENCY_COLUMN` (``latency_ms_cpu``, one thread), both to 3 significant digits (:func:`_digits`);
+    ``-`` for a number no finished trial recorded (trials from before models/stats.py, a scikit-learn head)."""
+    done = finished(part)
+    params, latency = _mean(done, "params_frontend_learnable"), _mean(done, "latency_ms_cpu")
+    frontend, head = _mean(done, "flops_frontend"), _mean(done, "flops_head")
+    flops = "-" if frontend is None or head is None else f"{_digits(frontend / 1e6)} + {_digits(head / 1e6)}"
+    return {PARAMS_COLUMN: "-" if params is None else f"{params:.0f}", FLOPS_COLUMN: flops,
+            LATENCY_COLUMN: "-" if latency is None else _digits(latency)}
+
+
 # the paired columns of the DMEL tables (trainable minus fixed runs of one seed; figures/paired.py)
 PAIRED_DIFF_COLUMN = "Δ trainable−fixed (pp) [95 % CI]"
 PAIRED_TEST_COLUMN = "p (Wilcoxon), n"

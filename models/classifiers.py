@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from models.augment import SpecAugment
+from models.batch_augment import CutMix, Mix
 from models import interface
 from models.frontends import DMEL, GaussianSpectrogram
 from models.pcen import PCENCompressed
@@ -168,15 +169,16 @@ class Classifier(nn.Module):
     """Front-end, optional per-example standardisation and SpecAugment (training only), then a head.
 
     ``forward`` returns ``(logits, spectrogram)``, the spectrogram as the head sees it (before masks).
+    ``cutmix``: a :class:`models.batch_augment.CutMix`, used by :meth:`train_forward` only (training).
     ``amp=True`` runs the head under bfloat16 autocast on the input's device; the front-end (window
     gradient, FFT, log) always runs in float32, and the logits are returned as float32.
     """
 
     def __init__(self, frontend: nn.Module, head: nn.Module, standardize: bool = False,
-                 spec_augment: SpecAugment | None = None, amp: bool = False):
+                 spec_augment: SpecAugment | None = None, amp: bool = False, cutmix: CutMix | None = None):
         super().__init__()
         self.frontend, self.head, self.standardize = frontend, head, standardize
-        self.spec_augment, self.amp = spec_augment, amp
+        self.spec_augment, self.amp, self.cutmix = spec_augment, amp, cutmix
         self.head_frozen = False  # set per epoch by set_head_training (freeze_epochs)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
@@ -190,6 +192,20 @@ class Classifier(nn.Module):
         with torch.autocast(device_type=x.device.type, dtype=torch.bfloat16, enabled=self.amp):
             logits = self.head(masked)
         return logits.float(), spec
+
+    def train_forward(self, x: torch.Tensor, strength: torch.Tensor | None = None) -> tuple[torch.Tensor, Mix | None]:
+        """A training step's forward with the batch augmentations: CutMix (when the model has one) then
+        SpecAugment's masks, both sized by the per-example SapAugment ``strength`` when given. Returns
+        ``(logits, mix)``, ``mix`` what CutMix did (``None`` without CutMix or in eval mode), for the loss
+        (:func:`training.sapaugment.mixed_loss`)."""
+        spec, mix = self.features(x), None
+        if self.training and self.cutmix is not None:
+            spec, mix = self.cutmix(spec, strength)
+        if self.spec_augment is not None:
+            spec = self.spec_augment(spec, strength)
+        with torch.autocast(device_type=x.device.type, dtype=torch.bfloat16, enabled=self.amp):
+            logits = self.head(spec)
+        return logits.float(), mix
 
     def frontend_drift(self) -> dict[str, float]:
         """How far the front-end's learnable parameters moved from their initialisation, one host float per
@@ -317,7 +333,8 @@ def build_model(config: dict, n_points: int, n_classes: int, sample_rate: int | 
         in_shape = tuple(frontend(torch.zeros(1, n_points)).shape[1:])
     _, head_cls, head_kwargs = MODELS[config["model_name"]]
     masks = config["specaugment_freq"], config["specaugment_time"]
+    cutmix = CutMix(config["cutmix_p"], config["cutmix_min"], config["cutmix_max"]) if config.get("cutmix") else None
     return Classifier(frontend, head_cls(in_shape, n_classes, **head_kwargs), standardize=config["standardize"],
-                      spec_augment=SpecAugment(*masks) if any(masks) else None, amp=config["amp"])
+                      spec_augment=SpecAugment(*masks) if any(masks) else None, amp=config["amp"], cutmix=cutmix)
 
 

@@ -98,6 +98,33 @@ def cost(trials: list[Trial]) -> str:
     return f"{np.mean([r['time_total_s'] for r in rows]):.1f} s, {np.mean([r['epoch'] + 1 for r in rows]):.1f} ep"
 
 
+def uar_column(split: str) -> str:
+    """The unweighted average recall a table shows beside the accuracy of ``split``."""
+    return "test_uar" if split == "test" else "best_valid_uar"
+
+
+def _mean_of(trials: list[Trial], key: str):
+    """The mean of the numbers the finished ``trials`` recorded under ``key`` (``None`` for none)."""
+    v = [t.last[key] for t in trials if t.finished and is_number(t.last.get(key))]
+    return float(np.mean(v)) if v else None
+
+
+def digits3(value: float) -> str:
+    """3 significant digits; from 1000 up, the whole number."""
+    return f"{value:.3g}" if abs(value) < 1000 else f"{round(value)}"
+
+
+def model_stats(trials: list[Trial]) -> dict:
+    """The three model-statistics cells (models/stats.py's keys in the last reports, finished trials): the
+    learnable front-end parameters, front-end + head MFLOP (3 significant digits each), CPU ms (3 digits)."""
+    params, latency = _mean_of(trials, "params_frontend_learnable"), _mean_of(trials, "latency_ms_cpu")
+    frontend, head = _mean_of(trials, "flops_frontend"), _mean_of(trials, "flops_head")
+    return {"learnable front-end params": "-" if params is None else f"{params:.0f}",
+            "MFLOP/input (front-end + head)": "-" if frontend is None or head is None
+            else f"{digits3(frontend / 1e6)} + {digits3(head / 1e6)}",
+            "CPU ms/input": "-" if latency is None else digits3(latency)}
+
+
 def span(values, fmt: str) -> str:
     """``"(min, max)"`` of the numbers among ``values``, each formatted with ``fmt``; ``"-"`` for none."""
     v = [x for x in values if is_number(x)]
@@ -423,8 +450,9 @@ def expected_frontends(storage: Path, split: str) -> Table:
         cells = [f"{k.removeprefix('frontend_')} {np.mean(v):.3g}" for k in drift
                  if (v := [t.last[k] for t in done if is_number(t.last.get(k))])]
         rows.append({"front-end": label, "accuracy (%)": mean_std(t.last.get(acc_column(split)) for t in done),
+                     "UAR (%)": mean_std(t.last.get(uar_column(split)) for t in done),
                      "drift from initialisation (end of training)": ", ".join(cells) or "-", COST: cost(part),
-                     "n": count(part)})
+                     "n": count(part), **model_stats(part)})
     return Table(list(rows[0]), ("front-end",), rows, [source_line(exp, trials)])
 
 

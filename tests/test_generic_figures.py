@@ -115,8 +115,9 @@ def expected_toy(storage, split: str) -> tuple[list[str], list[dict], list[str]]
         done = [t for t in part if t.finished]
         rows.append({"front-end": label, "compression": axes[0], "init_lambd": axes[1], "trainable": axes[2],
                      f"{split} acc %": independent.mean_std(t.last.get(acc) for t in done),
+                     f"{split} UAR %": independent.mean_std(t.last.get(independent.uar_column(split)) for t in done),
                      "n finished/total": independent.count(part),
-                     "cost: s/trial, epochs (mean)": independent.cost(part)})
+                     "cost: s/trial, epochs (mean)": independent.cost(part), **independent.model_stats(part)})
     return list(rows[0]), rows, [independent.source_line(exp, trials)]
 
 
@@ -136,3 +137,8 @@ def test_generic_table_equals_plain_json(toy, tmp_path, split):
     assert structured["columns"] == got and structured["rows"] == md_rows and structured["sources"] == notes
     assert f"tables/{split}_{TOY}.md" in (tmp_path / "index.html").read_text()
     assert np.isfinite([float(r[f"{split} acc %"].split(" ± ")[0]) for r in rows]).all()
+    assert np.isfinite([float(r[f"{split} UAR %"].split(" ± ")[0]) for r in rows]).all()
+    # every trial recorded its statistics: the trainable window's one lambda (PCEN's own parameters beside the
+    # fixed one), FLOPs and a latency
+    assert {r["learnable front-end params"] for r in rows if r["front-end"] == "DMEL trainable"} == {"1"}, rows
+    assert all(float(r["CPU ms/input"]) > 0 and " + " in r["MFLOP/input (front-end + head)"] for r in rows)

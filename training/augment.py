@@ -28,9 +28,14 @@ class WaveformAugment:
 
 
 def build_waveform_augment(config: dict, sample_rate: int | None) -> WaveformAugment | None:
-    """The augmentation ``config["augment_waveform"]`` asks for, or ``None``."""
+    """The augmentation ``config["augment_waveform"]`` asks for, or ``None``; with ``sapaugment`` its
+    per-example-strength version (:class:`training.sapaugment.SapWaveformAugment`)."""
     if not config["augment_waveform"]:
         return None
     if not sample_rate:
         raise ValueError("augment_waveform needs audio with a sample rate (not the synthetic data)")
+    if config.get("sapaugment"):  # the same ops, each example's strength from SapAugment (training/sapaugment.py)
+        from training.sapaugment import SapWaveformAugment
+
+        return SapWaveformAugment(sample_rate)
     return WaveformAugment(sample_rate)

@@ -30,6 +30,14 @@ COMMON = {
     "standardize": False,              # standardise each example's front-end output (zero mean, unit std)
     "specaugment_freq": 0,             # SpecAugment: widest frequency mask, bins (0 = off); training only
     "specaugment_time": 0,             # SpecAugment: widest time mask, frames (0 = off); training only
+    # CutMix and SapAugment (training only; models/batch_augment.py, training/sapaugment.py; docs/configuration.md)
+    "cutmix": False,                   # CutMix on the head's input: a square patch from another example of the batch, labels mixed by its area share
+    "cutmix_p": 0.5,                   # CutMix: probability per example
+    "cutmix_min": 0.075,               # CutMix: smallest patch side, share of the shorter spectrogram axis (DeepSpectrumLite's default)
+    "cutmix_max": 0.25,                # CutMix: largest patch side (share); uniform in between, or set by SapAugment's strength
+    "sapaugment": False,               # SapAugment (Hu et al. 2021): strengths from the batch's loss ranks size CutMix, SpecAugment masks, waveform augmentation
+    "sapaugment_a": 0.5,               # SapAugment: a in (0, 1), strength 1 - I_r(s(1-a), s a) at loss rank r; falls around r = 1 - a (DeepSpectrumLite's sap_aug_a)
+    "sapaugment_s": 10.0,              # SapAugment: s > 0, the steepness (DeepSpectrumLite's sap_aug_s)
     # transfer learning (transfer/, docs/transfer.md): a scikit-learn head on embedding rows instead of a neural model
     "classifier": None,                # None: the neural model above | svm_linear | svm_rbf | logreg | knn | mlp (transfer/heads.py)
     "embedding": "mfcc",               # what the head reads: mfcc | logmel | musicnn | torch (your model) | precomputed (the embeddings corpus)

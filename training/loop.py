@@ -54,13 +54,15 @@ def classification_loss(logits: torch.Tensor, y: torch.Tensor, kind: str = "ce",
     ``kind="ce"``: softmax cross-entropy. ``"bce"``: sigmoid + binary cross-entropy against one-hot
     labels, averaged over the classes of each example (what the DMEL code trains PANNs CNN6 with:
     ``binary_cross_entropy(sigmoid(logits), one_hot)``, computed here from the logits for stability).
-    ``reduction``: ``"mean"`` or ``"sum"`` over the batch.
+    ``reduction``: ``"mean"`` or ``"sum"`` over the batch, or ``"none"``: ``(batch,)`` per-example losses.
     """
     if kind == "ce":
         return F.cross_entropy(logits, y, reduction=reduction)
     if kind == "bce":
         target = F.one_hot(y, logits.shape[-1]).to(logits.dtype)
         per_example = F.binary_cross_entropy_with_logits(logits, target, reduction="none").mean(dim=-1)
+        if reduction == "none":
+            return per_example
         return per_example.sum() if reduction == "sum" else per_example.mean()
     raise ValueError(f"unknown loss {kind!r}; choose one of {LOSSES}")
 
@@ -88,13 +90,15 @@ def make_scheduler(opt: torch.optim.Optimizer, config: dict) -> torch.optim.lr_s
 
 def train_epoch(model: Classifier, opt: torch.optim.Optimizer, x: torch.Tensor | Rows, y: torch.Tensor,
                 batch_size: int, generator: torch.Generator, device: torch.device, length: int | None = None,
-                mode: str = "random_crop", augment=None, loss_kind: str = "ce") -> float:
+                mode: str = "random_crop", augment=None, loss_kind: str = "ce", sap=None) -> float:
     """One pass over the shuffled training segments; returns the mean training loss.
 
     ``x``: ``(n_clips, n_points)`` clips; ``length``: segment length in samples (default the clip);
     ``mode``: ``random_crop`` or ``all`` (see :func:`training.segments.train_plan`);
     ``augment``: optional callable on ``(batch, length)`` waveforms; ``loss_kind``: see
-    :func:`classification_loss`.
+    :func:`classification_loss`; ``sap``: a :class:`training.sapaugment.SapPolicy` (per-example strengths
+    from each batch's un-augmented losses, driving ``augment``, CutMix and SpecAugment), or ``None``. With a
+    policy or the model's CutMix the step's loss mixes CutMix's labels (:func:`training.sapaugment.mixed_loss`).
 
     The step never waits for the device: the loss is summed on the device and read once at the
     end. (A front-end's ``after_step`` may read back: a trainable ``optimized``-mode DMEL window reads lambda
@@ -111,10 +115,19 @@ def train_epoch(model: Classifier, opt: torch.optim.Optimizer, x: torch.Tensor |
         batch = slice(start, start + batch_size)
         xb = read_segments(x, src_clips[batch], src_offsets[batch], length, device)
         yb = y[clips_dev[batch]]
-        if augment is not None:
-            xb = augment(xb)
-        logits, _ = model(xb)
-        loss = classification_loss(logits, yb, loss_kind)
+        if sap is None and getattr(model, "cutmix", None) is None:
+            if augment is not None:
+                xb = augment(xb)
+            logits, _ = model(xb)
+            loss = classification_loss(logits, yb, loss_kind)
+        else:  # SapAugment and/or CutMix (training/sapaugment.py; imported here: it imports this module)
+            from training.sapaugment import mixed_loss, pass_strength
+
+            strength = sap.strengths(model, xb, yb, loss_kind) if sap is not None else None
+            if augment is not None:
+                xb = pass_strength(augment, xb, strength)
+            logits, mix = model.train_forward(xb, strength)
+            loss = mixed_loss(logits, yb, mix, loss_kind)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

@@ -36,11 +36,13 @@ from corpora import load_splits
 from models.classifiers import build_model
 from models.functional import lambd_to_ms
 from models.pretrained import KeyReport, load_pretrained
+from models.stats import REPORT_KEYS, report_stats
 from training.augment import build_waveform_augment
 from training.config import resolve_config
 from training.loop import LOSSES, evaluate, make_optimizer, make_scheduler, seed_everything, train_epoch
-from training.metrics import class_metrics, confusion_table
+from training.metrics import class_metrics, confusion_table, unweighted_average_recall
 from training.provenance import code_version
+from training.sapaugment import build_sap_policy
 from training.segments import n_segments
 
 Report = Callable[[dict, "str | None"], None]  # (metrics, checkpoint directory or None)
@@ -176,6 +178,7 @@ def run_trial(config: dict, report: Report, restore_dir: str | None = None) -> d
     opt = make_optimizer(model, cfg)
     sched = make_scheduler(opt, cfg)
     augment = build_waveform_augment(cfg, data.sample_rate)
+    sap = build_sap_policy(cfg)  # SapAugment: per-example strengths from each batch's losses (None: off)
     gen = torch.Generator().manual_seed(cfg["seed"])
     st = {"epoch": 0, "best_valid_loss": math.inf, "best_valid_acc": 0.0, "best_valid_acc_vote": 0.0,
           "best_valid_acc_segment": 0.0, "best_epoch": -1,
@@ -200,12 +203,13 @@ def run_trial(config: dict, report: Report, restore_dir: str | None = None) -> d
         model.set_frontend_training(cfg, epoch)  # frozen during the first tf_warmup_epochs
         model.set_head_training(cfg, epoch)  # all but the output layer frozen during the first freeze_epochs
         loss = train_epoch(model, opt, data.x_train, data.y_train, cfg["batch_size"], gen, device, length,
-                           cfg["train_segments"], augment, cfg["loss"])
+                           cfg["train_segments"], augment, cfg["loss"], sap)
         sched.step()
         valid = evaluate(model, data.x_valid, data.y_valid, cfg["batch_size"], device, length, cfg["loss"])
+        valid_uar = unweighted_average_recall(data.y_valid.numpy(), valid.predictions, data.n_classes)
         frontend_metrics = model.frontend_metrics(sample_rate)
         if valid.loss < st["best_valid_loss"]:
-            st.update(best_valid_loss=valid.loss, best_valid_acc=valid.accuracy,
+            st.update(best_valid_loss=valid.loss, best_valid_acc=valid.accuracy, best_valid_uar=valid_uar,
                       best_valid_acc_vote=valid.accuracy_vote, best_valid_acc_segment=valid.accuracy_segment,
                       best_epoch=epoch, best_frontend=frontend_metrics, epochs_since_best=0)
             best_weights = _copy_weights(model)
@@ -215,6 +219,7 @@ def run_trial(config: dict, report: Report, restore_dir: str | None = None) -> d
         done = st["epochs_since_best"] >= cfg["patience"] or epoch + 1 >= cfg["max_epochs"]
         metrics = {"epoch": epoch, "lr": lr, "loss": loss, "valid_loss": valid.loss, "valid_acc": valid.accuracy,
                    "valid_acc_vote": valid.accuracy_vote, "valid_acc_segment": valid.accuracy_segment,
+                   "valid_uar": valid_uar, "best_valid_uar": st.get("best_valid_uar", math.nan),
                    "best_valid_loss": st["best_valid_loss"], "best_valid_acc": st["best_valid_acc"],
                    # the same best epoch's vote/segment accuracies (NaN after resuming an older checkpoint)
                    "best_valid_acc_vote": st.get("best_valid_acc_vote", math.nan),
@@ -295,7 +300,7 @@ def _load_checkpoint(ckpt: Path, model, opt, sched, gen, device) -> tuple[dict, 
 
 def _test_metric_names(class_names: list[str]) -> list[str]:
     return ["test_loss", "test_accuracy", "test_accuracy_vote", "test_accuracy_segment", "test_macro_f1",
-            *(f"test_recall/{name}" for name in class_names)]
+            "test_uar", *(f"test_recall/{name}" for name in class_names), *REPORT_KEYS]
 
 
 def _final_test(model, best_weights, data, cfg, device, length: int) -> dict:
@@ -303,11 +308,12 @@ def _final_test(model, best_weights, data, cfg, device, length: int) -> dict:
     current = _copy_weights(model)
     model.load_state_dict(best_weights)
     test = evaluate(model, data.x_test, data.y_test, cfg["batch_size"], device, length, cfg["loss"])
+    stats = report_stats(model, length)  # of the tested weights (models/stats.py: parameters, FLOPs, bytes, latency)
     model.load_state_dict(current)
     per_class = class_metrics(data.y_test.numpy(), test.predictions, data.class_names)
     return {"test_loss": test.loss, "test_accuracy": test.accuracy, "test_accuracy_vote": test.accuracy_vote,
             "test_accuracy_segment": test.accuracy_segment, **{f"test_{k}": v for k, v in per_class.items()},
-            "_test": test}
+            **stats, "_test": test}
 
 
 def _write_test_artifacts(ckpt: Path, test, data) -> None:

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from corpora.splits import per_class_subset
-from training.metrics import class_metrics, confusion_table
+from training.metrics import class_metrics, confusion_table, unweighted_average_recall
 from training.provenance import code_version
 from transfer.cache import Rows, embed_splits
 from transfer.heads import build_head, class_scores, clip_decisions
@@ -78,11 +78,14 @@ def run_transfer_trial(cfg: dict, report) -> dict:
     valid, test = score(pipeline, rows["valid"], n_classes), score(pipeline, rows["test"], n_classes)
     fit_seconds = time.perf_counter() - start
     per_class = class_metrics(rows["test"].y, test["predictions"], class_names)  # mean-probability decisions
+    valid_uar = (unweighted_average_recall(rows["valid"].y, valid["predictions"], n_classes)
+                 if "predictions" in valid else math.nan)
     metrics = {"epoch": 0, "lr": math.nan, "loss": fitted["loss"], "valid_loss": valid["loss"],
                "valid_acc": valid["accuracy"], "valid_acc_vote": valid["accuracy_vote"],
                "valid_acc_segment": valid["accuracy_segment"], "best_valid_loss": valid["loss"],
                "best_valid_acc": valid["accuracy"], "best_valid_acc_vote": valid["accuracy_vote"],
-               "best_valid_acc_segment": valid["accuracy_segment"], "best_epoch": 0, "code_version": code_version(),
+               "best_valid_acc_segment": valid["accuracy_segment"], "valid_uar": valid_uar,
+               "best_valid_uar": valid_uar, "best_epoch": 0, "code_version": code_version(),
                "test_loss": test["loss"], "test_accuracy": test["accuracy"], "test_accuracy_vote": test["accuracy_vote"],
                "test_accuracy_segment": test["accuracy_segment"], **{f"test_{k}": v for k, v in per_class.items()},
                "embed_seconds": embed_seconds, "fit_seconds": fit_seconds, "n_train_clips": len(train.y),

@@ -101,6 +101,9 @@ RANGES = {
     "sinc_window_ms": POSITIVE, "leaf_window_ms": POSITIVE, "efficientleaf_groups": COUNT,
     "efficientleaf_stride_factor": POSITIVE, "specaugment_freq": NON_NEGATIVE_COUNT,
     "specaugment_time": NON_NEGATIVE_COUNT,
+    # CutMix, SapAugment
+    "cutmix_p": Range(0, 1), "cutmix_min": Range(0, 1), "cutmix_max": Range(0, 1),
+    "sapaugment_a": Range(0, 1, open_low=True, open_high=True), "sapaugment_s": POSITIVE,
     # training
     "momentum": Range(0, 1, open_high=True), "weight_decay": NON_NEGATIVE, "lr_gamma": NON_NEGATIVE,
     "lr_model": NON_NEGATIVE, "lr_tf": NON_NEGATIVE, "lr_frontend": Range(0, optional=True), "batch_size": COUNT, "max_epochs": COUNT, "patience": COUNT,
@@ -159,7 +162,8 @@ def check_config(config: dict) -> list[str]:
         return [str(err)]
     if config["classifier"] is not None:  # a scikit-learn head: no front-end; its embedder's checks instead
         return _corpus_problems(config) + transfer_problems(config)
-    return [line for check in (_corpus_problems, _frontend_problems, _pretrained_problems) for line in check(config)]
+    return [line for check in (_corpus_problems, _frontend_problems, _pretrained_problems, _cutmix_problems)
+            for line in check(config)]
 
 
 def record_checked_keys() -> set[str]:
@@ -233,6 +237,14 @@ def _pretrained_problems(config: dict) -> list[str]:
     """``pretrained=True``: a cnn6 with a ``checkpoint_path`` that exists, loads and fits (mel count, sample
     rate: :func:`models.pretrained.config_problems`)."""
     return config_problems(config, _sample_rate(config))
+
+
+def _cutmix_problems(config: dict) -> list[str]:
+    """CutMix's smallest patch no larger than its largest."""
+    if config["cutmix"] and config["cutmix_min"] > config["cutmix_max"]:
+        return [f"cutmix_min={config['cutmix_min']!r}: above cutmix_max={config['cutmix_max']!r}; "
+                "give the smaller patch share first"]
+    return []
 
 
 def check_space(space: dict) -> list[str]:
