@@ -2,7 +2,6 @@
 SapAugment's curve against the incomplete beta function computed here by integration, the direction of the
 policy (hard examples get less), augmentation in training only, and seeded, exactly resumable trials."""
 import math
-import shutil
 
 import numpy as np
 import pytest
@@ -18,6 +17,7 @@ from training.sapaugment import (SAP_A, SAP_S, SapPolicy, SapWaveformAugment, bu
                                  sap_curve, sap_strengths)
 from training.trial import run_trial
 from tests.fixtures import make_fsdd
+from tests.test_trial import collect
 from tuning.validate import check_configs
 
 AUGMENTED = {"cutmix": True, "cutmix_p": 1.0, "sapaugment": True, "specaugment_freq": 4, "specaugment_time": 4}
@@ -211,19 +211,6 @@ def test_a_train_epoch_with_cutmix_and_sapaugment_steps_and_differs_from_plain()
 
 SMALL = {"n_samples": 150, "n_points": 64, "batch_size": 64, "init_lambd": 1.276, "checkpoint_every": 1,
          "model_name": "conv_net", **AUGMENTED, "cutmix_p": 0.5}
-
-
-def collect(tmp_path):
-    reports = []
-
-    def report(metrics, ckpt):
-        saved = None
-        if ckpt is not None:
-            saved = tmp_path / f"ckpt_{metrics['epoch']}"
-            shutil.copytree(ckpt, saved)
-        reports.append((metrics, saved))
-
-    return reports, report
 
 
 KEYS = ("loss", "valid_loss", "valid_acc", "lambd_est", "test_loss", "test_accuracy")
