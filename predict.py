@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     for chunk in chunked(_clips(files, trial), batch_size):
         paths = [str(p) for p, _ in chunk]
         x = torch.from_numpy(np.stack([c for _, c in chunk]))
-        mean_logits, votes = classify(model, x, trial.segment_length, batch_size, args.device)
+        mean_logits, votes = classify(model, x, trial.segment_length, batch_size, args.device, trial.segment_hop)
         table = prediction_rows(paths, torch.softmax(mean_logits.double(), dim=1).numpy(), votes.numpy(),
                                 trial.class_names, args.top_k, trial.n_segments > 1)
         tables.append(table)

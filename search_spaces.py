@@ -341,3 +341,22 @@ def embedding_heads(max_epochs):
         "pca_components": tune.grid_search([None, 32]),
         "max_epochs": max_epochs,
     }
+
+
+@register_experiment(gpu_share=1 / 4, figures="figures.deepspectrum", full_epochs=100, budget_env="AUDIO_MAX_EPOCHS")
+def deepspectrum(max_epochs):
+    """DeepSpectrumLite's recipe on FSDD: spectrograms rendered as viridis colour images (dB, min-max, 128 x 128
+    bilinear anti-aliased, ImageNet normalisation) into torchvision's mobilenet_v2 and resnet18, from a fixed
+    mel (25 ms Hann, 64 bands, 10 ms hop) and from DMEL trainable (initial window 25 ms, learning through the
+    image). From scratch (no weights here: ``--set weights_path=... --set cnn=... --set pre_epochs=...`` with
+    your own, docs/configuration.md). Adam at 1e-3, batch 32, patience 10. The images are 128 pixels (the seed's
+    224 is ``--set image_height=224 --set image_width=224``) so a CPU can run the grid.
+    """
+    ms = BENCH_WINDOW_MS
+    variants = [
+        {"frontend": "torchaudio_mel", "trainable": False, "fixed_win_ms": ms},
+        {"frontend": "gaussian", "trainable": True, "init_window_ms": ms},
+    ]
+    return {**_audio_mnist_common(max_epochs), "model_name": "imagenet", "cnn": tune.grid_search(["mobilenet_v2", "resnet18"]),
+            "image_colormap": "viridis", "image_height": 128, "image_width": 128, "image_db": True,
+            "lr_model": 1e-3, "batch_size": 32, "patience": 10, "variant": tune.grid_search(variants)}

@@ -1,5 +1,6 @@
-"""FSDD experiment: figure ``test_audio_mnist`` (figure-2 layout, windows in ms), Table-3-style table,
-lambda curves. The fixed torchaudio 25 ms reference (``audio_mnist_reference``) is added when run."""
+"""FSDD experiment: figure ``test_audio_mnist`` (figure-2 layout, windows in ms), Table-3-style table
+(accuracy and unweighted average recall, trainable vs fixed, with the model statistics of both), lambda
+curves. The fixed torchaudio 25 ms reference (``audio_mnist_reference``) is added when run."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -10,8 +11,8 @@ from figures.labels import data_caption
 from figures.plotting import accuracy_and_window_grid, grid_row, lambda_curves, save
 from figures.provenance import source_line
 from figures.read import finished
-from figures.tables import PAIRED_CAPTION, PAIRED_COST_COLUMN, PAIRED_DIFF_COLUMN, PAIRED_TEST_COLUMN, mean_std, \
-    trainable_vs_fixed, write_table
+from figures.tables import PAIRED_CAPTION, PAIRED_COST_COLUMN, PAIRED_DIFF_COLUMN, PAIRED_STATS_CAPTION, \
+    PAIRED_TEST_COLUMN, mean_std_cell, trainable_vs_fixed, uar_column, write_table
 
 SAMPLE_RATE = 8000
 # DMEL paper, Table 3 (AudioMNIST, LNet = mel_linear_net, 10 runs): init ms -> (learned ms, DMEL, fixed)
@@ -25,18 +26,24 @@ def _with_ms(df: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
-def table3(df: pd.DataFrame, ref: pd.DataFrame | None, acc_col: str) -> pd.DataFrame:
+def table3(df: pd.DataFrame, ref: pd.DataFrame | None, acc_col: str, uar_col: str) -> pd.DataFrame:
+    """One row per (model, initial window): :func:`figures.tables.trainable_vs_fixed`'s cells (accuracy and
+    ``uar_col``, the unweighted average recall, trainable vs fixed; the paired difference; the model
+    statistics of both), the fixed torchaudio reference's accuracy and UAR with the same model (``ref``;
+    ``not run`` without it) and the AudioMNIST paper's Table 3 for ``mel_linear_net``."""
     rows = []
     for (model, init), part in df.groupby(["config/model_name", "init_ms"]):
-        ours = trainable_vs_fixed(part, acc_col, "best_lambd_ms", ".0f")
+        ours = trainable_vs_fixed(part, acc_col, "best_lambd_ms", ".0f", uar_col=uar_col)
         paper = PAPER_TABLE3.get(int(round(init))) if model == "mel_linear_net" else None
-        ref_part = ref[ref["config/model_name"] == model] if ref is not None else None
+        ref_done = finished(ref[ref["config/model_name"] == model]) if ref is not None else None
         rows.append({
             "model": model, "init (ms)": f"{init:g}", "learned (ms, min-max)": ours["learned"],
             "DMEL acc %": ours["trainable"], "fixed acc %": ours["fixed"],
             PAIRED_DIFF_COLUMN: ours["difference"], PAIRED_TEST_COLUMN: ours["wilcoxon"],
-            "torchaudio 25 ms %": mean_std(finished(ref_part)[acc_col]) if ref_part is not None else "not run",
-            "n finished/total (trainable, fixed)": ours["n"], PAIRED_COST_COLUMN: ours["cost"],
+            "torchaudio 25 ms %": mean_std_cell(ref_done, acc_col) if ref_done is not None else "not run",
+            "DMEL UAR %": ours["trainable_uar"], "fixed UAR %": ours["fixed_uar"],
+            "torchaudio 25 ms UAR %": mean_std_cell(ref_done, uar_col) if ref_done is not None else "not run",
+            "n finished/total (trainable, fixed)": ours["n"], PAIRED_COST_COLUMN: ours["cost"], **ours["stats"],
             "AudioMNIST paper learned": paper[0] if paper else "-", "AudioMNIST paper DMEL %": paper[1] if paper else "-",
             "AudioMNIST paper fixed %": paper[2] if paper else "-",
         })
@@ -64,9 +71,9 @@ def produce(load, split: str, out_dir: Path, table_dir: Path) -> None:
                 ax_acc.legend(fontsize=8)
     save(fig, out_dir, f"{split}_audio_mnist")
     data = data_caption(everything, "audio_mnist", "FSDD (protocol dmel)")
-    write_table(table3(everything, ref_all, acc_col), table_dir, f"{split}_audio_mnist",
-                f"{data}, {split} accuracy, mean ± std over samples. The paper's columns are "
-                "AudioMNIST (DMEL Table 3, LNet = mel_linear_net): a trend to compare, not a number to match."
-                + PAIRED_CAPTION,
+    write_table(table3(everything, ref_all, acc_col, uar_column(split)[0]), table_dir, f"{split}_audio_mnist",
+                f"{data}, {split} accuracy and UAR, mean ± std over samples. The paper's columns are "
+                "AudioMNIST (DMEL Table 3, LNet = mel_linear_net; accuracy only): a trend to compare, not a number "
+                "to match." + PAIRED_CAPTION + PAIRED_STATS_CAPTION,
                 [source_line(everything)] + ([f"Reference: {source_line(ref_all)}"] if ref_all is not None else []))
     save(lambda_curves(df, histories, "init_ms", "lambd_ms", "ms"), out_dir, "lambda_curves_audio_mnist")

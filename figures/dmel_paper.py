@@ -36,31 +36,36 @@ PAIRED_FOLDS_CAPTION = (" Δ: trainable minus fixed accuracy of the runs that sh
                         " signed-rank test over the folds; n: folds.")
 
 
-def paper_table(df: pd.DataFrame, acc_col: str, paper: dict, paper_model: str, over: str = "samples") -> pd.DataFrame:
+def paper_table(df: pd.DataFrame, acc_col: str, uar_col: str, paper: dict, paper_model: str,
+                over: str = "samples") -> pd.DataFrame:
     """One row per (model, initial window): learned window (ms, min-max over trainable runs), DMEL and fixed
     accuracy ``mean ± std`` (%), their paired difference (trainable minus fixed runs of one seed: mean
-    with a bootstrap 95 % interval, Wilcoxon p, number of pairs), the counts, and the published cells for
-    ``paper_model``'s rows.
+    with a bootstrap 95 % interval, Wilcoxon p, number of pairs), DMEL and fixed ``uar_col`` (the unweighted
+    average recall, :func:`figures.tables.uar_column`) like the accuracy, the counts, the cost, the model
+    statistics of the trainable and of the fixed runs (:func:`figures.tables.paired_model_stat_cells`), and
+    the published cells for ``paper_model``'s rows.
 
-    ``over="folds"``: ``df`` holds ``config/fold``; the accuracy is first averaged over the samples of
-    each fold, then ``mean ± std`` is taken over the folds (the ESC-50 literature's number); likewise
-    the paired difference is averaged over the pairs (fold, seed) of each fold, and its statistics are
-    taken over the folds (``n`` counts folds).
+    ``over="folds"``: ``df`` holds ``config/fold``; the accuracy (and the UAR) is first averaged over the
+    samples of each fold, then ``mean ± std`` is taken over the folds (the ESC-50 literature's number);
+    likewise the paired difference is averaged over the pairs (fold, seed) of each fold, and its statistics
+    are taken over the folds (``n`` counts folds).
     """
     rows = []
     for (model, init), part in df.groupby(["config/model_name", "init_ms"]):
-        ours = trainable_vs_fixed(part, acc_col, "best_lambd_ms", ".0f", FOLD if over == "folds" else None)
+        ours = trainable_vs_fixed(part, acc_col, "best_lambd_ms", ".0f", FOLD if over == "folds" else None, uar_col)
         if over == "folds":
             for trainable, key in ((True, "trainable"), (False, "fixed")):
                 sub = finished(part[part["config/trainable"] == trainable])
-                ours[key] = mean_std(sub.groupby(FOLD)[acc_col].mean()) if len(sub) else "-"
+                for col, cell in ((acc_col, key), (uar_col, f"{key}_uar")):
+                    ours[cell] = mean_std(sub.groupby(FOLD)[col].mean()) if len(sub) and col in sub else "-"
             ours["n"] += f" ({part[FOLD].nunique()} folds)"
         published = paper.get(int(round(init))) if model == paper_model else None
         rows.append({"model": model, "init (ms)": f"{init:g}", "learned (ms, min-max)": ours["learned"],
                      "DMEL acc %": ours["trainable"], "fixed acc %": ours["fixed"],
                      PAIRED_DIFF_COLUMN: ours["difference"], PAIRED_TEST_COLUMN: ours["wilcoxon"],
+                     "DMEL UAR %": ours["trainable_uar"], "fixed UAR %": ours["fixed_uar"],
                      "n finished/total (trainable, fixed)": ours["n"], PAIRED_COST_COLUMN: ours["cost"],
-                     "paper learned (ms)": published[0] if published else "-",
+                     **ours["stats"], "paper learned (ms)": published[0] if published else "-",
                      "paper DMEL %": published[1] if published else "-",
                      "paper fixed %": published[2] if published else "-"})
     return pd.DataFrame(rows)

@@ -21,8 +21,8 @@ import pandas as pd
 from figures.labels import is_unset, with_frontends
 from figures.provenance import source_line
 from figures.read import finished
-from figures.tables import (COST_COLUMN, FLOPS_COLUMN, LATENCY_COLUMN, PARAMS_COLUMN, cost, count, mean_std,
-                            model_stat_cells, uar_column, write_table)
+from figures.tables import COST_COLUMN, STAT_COLUMNS, cost, count, mean_std, model_stat_cells, uar_column, \
+    write_table
 
 # config columns never shown as axes: the seed is what a row averages over, the front-end is its label,
 # the variant dicts are flattened into their keys (figures.read), paths say where, not what
@@ -79,7 +79,7 @@ def summary_table(everything: pd.DataFrame, acc_col: str, acc_name: str, uar: tu
         rows.append(row)
     rows.sort(key=lambda r: tuple(_order(r[c]) for c in keys.columns))
     columns = [*keys.columns, acc_name, *([uar[1]] if uar is not None else []), "n finished/total", COST_COLUMN,
-               *([PARAMS_COLUMN, FLOPS_COLUMN, LATENCY_COLUMN] if stats else [])]
+               *(STAT_COLUMNS if stats else ())]
     return pd.DataFrame(rows, columns=columns)
 
 

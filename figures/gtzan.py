@@ -1,7 +1,8 @@
 """GTZAN experiment: every front-end into ResNet18 on the fault-filtered split.
 
 ``test_gtzan``: clip-level accuracy (mean of segment logits) and majority-vote accuracy against
-the initial window, one panel per ``split_parts``; a table beside the published anchors;
+the initial window, one panel per ``split_parts``; a table (those accuracies, the unweighted average
+recall of the mean-logit decisions, the cost and the model statistics) beside the published anchors;
 ``windows_gtzan``: the learned DMEL window against its initial value and the Ada-STFT windows
 (best checkpoint of each seed-0 trial) against their Hann initialisation; the confusion matrix
 of the best configuration summed over samples.
@@ -19,7 +20,7 @@ from figures.music import anchor_rows, best_confusion, comparison_table
 from figures.plotting import accuracy_and_window_grid, frontend_comparison, learned_windows, save
 from figures.provenance import source_line
 from figures.read import finished, read_checkpoint_file
-from figures.tables import write_table
+from figures.tables import stats_caption, uar_column, write_table
 from models.functional import stft_window
 
 # Published numbers on GTZAN (percent).
@@ -62,12 +63,14 @@ def produce(load, split: str, out_dir: Path, table_dir: Path) -> None:
     save(frontend_comparison(df, metrics, "config/split_parts", "{:g} part(s) per clip", ANCHORS if split == "test" else []),
          out_dir, f"{split}_gtzan")
     table = comparison_table(everything, "config/split_parts", "split_parts",
-                             {acc: f"{split} acc % (mean logits)", vote: f"{split} acc % (vote)"})
+                             {acc: f"{split} acc % (mean logits)", vote: f"{split} acc % (vote)"},
+                             uar_column(split), stats=True)
     table = pd.concat([table, anchor_rows(ANCHOR_ROWS, list(table.columns))], ignore_index=True)
     data = data_caption(everything, "gtzan", "GTZAN (fault-filtered split)")
     write_table(table, table_dir, f"{split}_gtzan",
-                f"{data}, ResNet18, clip-level {split} accuracy, mean ± std over samples; "
-                "published anchors below.", source_line(everything))
+                f"{data}, ResNet18, clip-level {split} accuracy and unweighted average recall (UAR, of the mean-logit "
+                "decisions), mean ± std over samples; published anchors below (accuracy)." + stats_caption(),
+                source_line(everything))
     dmel = df[df["config/frontend"] == "gaussian"]
     # (assigning df's column to an empty selection would give it df's rows, all NaN: take dmel's own)
     dmel = dmel.assign(**{"config/model_name": "resnet18, split_parts " + dmel["config/split_parts"].astype(str)})

@@ -41,6 +41,12 @@ def cost(part: pd.DataFrame) -> str:
     return f"{done['time_total_s'].mean():.1f} s, {epochs.mean():.1f} ep"
 
 
+def mean_std_cell(done: pd.DataFrame, column: str) -> str:
+    """:func:`mean_std` of ``done[column]`` in %; ``-`` when ``done`` has no such column (results from before
+    the metric existed, e.g. ``test_uar``)."""
+    return mean_std(done[column]) if column in done else "-"
+
+
 def count(part: pd.DataFrame) -> str:
     """``"finished/total"`` trials of ``part`` (:func:`figures.read.finished`)."""
     return f"{len(finished(part))}/{len(part)}"
@@ -56,6 +62,7 @@ def uar_column(split: str) -> tuple[str, str]:
 PARAMS_COLUMN = "learnable front-end params"
 FLOPS_COLUMN = "MFLOP/input (front-end + head)"
 LATENCY_COLUMN = "CPU ms/input"
+STAT_COLUMNS = (PARAMS_COLUMN, FLOPS_COLUMN, LATENCY_COLUMN)  # in the order of the tables
 
 
 def _mean(done: pd.DataFrame, column: str) -> float | None:
@@ -84,6 +91,28 @@ def model_stat_cells(part: pd.DataFrame) -> dict[str, str]:
     flops = "-" if frontend is None or head is None else f"{_digits(frontend / 1e6)} + {_digits(head / 1e6)}"
     return {PARAMS_COLUMN: "-" if params is None else f"{params:.0f}", FLOPS_COLUMN: flops,
             LATENCY_COLUMN: "-" if latency is None else _digits(latency)}
+
+
+def stats_caption(of: str = "means over the finished trials") -> str:
+    """A caption's sentence on the model statistics columns; ``of``: which trials' numbers they are."""
+    return (f" Model statistics (models/stats.py), {of} (-: not recorded): learnable front-end parameters; MFLOP "
+            "per model input (one segment), front-end + head (a multiply-add counted as 2 FLOPs, FFTs at "
+            "2.5 N log2 N); CPU latency per input on one thread (ms, median).")
+
+
+# the DMEL tables' caption on their UAR and model statistics columns
+PAIRED_STATS_CAPTION = " UAR: unweighted average recall." + stats_caption(
+    "means over the finished trainable runs; over the fixed ones")
+# the model statistics columns of the DMEL tables: the trainable runs', then the fixed runs'
+PAIRED_STAT_COLUMNS = {column: f"{column} (trainable; fixed)" for column in STAT_COLUMNS}
+
+
+def paired_model_stat_cells(trainable: pd.DataFrame, fixed: pd.DataFrame) -> dict[str, str]:
+    """:func:`model_stat_cells` of the ``trainable`` runs, then of the ``fixed`` ones, as ``"trainable; fixed"``
+    under the names of :data:`PAIRED_STAT_COLUMNS` (a trainable DMEL window has 1 learnable parameter, a fixed
+    one 0; a window that grew costs more FLOPs)."""
+    tr, fx = model_stat_cells(trainable), model_stat_cells(fixed)
+    return {paired: f"{tr[column]}; {fx[column]}" for column, paired in PAIRED_STAT_COLUMNS.items()}
 
 
 # the paired columns of the DMEL tables (trainable minus fixed runs of one seed; figures/paired.py)
@@ -131,25 +160,31 @@ def paired_stats(part: pd.DataFrame, acc_col: str, unit: str | None = None) -> P
     return paired_difference(pairs["trainable"], pairs["fixed"])
 
 
-def trainable_vs_fixed(part: pd.DataFrame, acc_col: str, learned_col: str, fmt: str, unit: str | None = None) -> dict:
+def trainable_vs_fixed(part: pd.DataFrame, acc_col: str, learned_col: str, fmt: str, unit: str | None = None,
+                       uar_col: str | None = None) -> dict:
     """Summary of one (model, initial window) group: learned window ``(min, max)`` over finished trainable
-    runs (``fmt`` formats one value), accuracy ``mean ± std`` of finished trainable and fixed runs,
+    runs (``fmt`` formats one value), accuracy ``mean ± std`` of finished trainable and fixed runs (with
+    ``uar_col``, the unweighted average recall (:func:`uar_column`), the same way as ``trainable_uar`` and
+    ``fixed_uar``; ``-`` where the results do not hold it),
     ``n``: ``"finished/total"`` of the trainable runs, then of the fixed ones (unfinished rows count in
     the totals only), ``cost``: :func:`cost` of the trainable runs, then of the fixed ones (the column
     :data:`PAIRED_COST_COLUMN`), and the paired statistics of trainable minus fixed accuracy in
     percentage points over :func:`trainable_fixed_pairs` (``unit`` as there): ``difference`` (the column
     :data:`PAIRED_DIFF_COLUMN`, :func:`figures.paired.difference_cell`) and ``wilcoxon``
     (:data:`PAIRED_TEST_COLUMN`, :func:`figures.paired.wilcoxon_cell`; the count in ``unit`` values,
-    e.g. ``"n=5 folds"``, when given)."""
+    e.g. ``"n=5 folds"``, when given); ``stats``: :func:`paired_model_stat_cells`, by column."""
     tr, fx = part[part["config/trainable"] == True], part[part["config/trainable"] == False]  # noqa: E712
     tr_done, fx_done = finished(tr), finished(fx)
     learned = (f"({tr_done[learned_col].min():{fmt}}, {tr_done[learned_col].max():{fmt}})"
                if len(tr_done) and tr_done[learned_col].notna().any() else "-")
     paired = paired_stats(part, acc_col, unit)
-    return {"learned": learned, "trainable": mean_std(tr_done[acc_col]) if acc_col in tr_done else "-",
-            "fixed": mean_std(fx_done[acc_col]) if acc_col in fx_done else "-", "n": f"{count(tr)}, {count(fx)}",
-            "cost": f"{cost(tr)}; {cost(fx)}", "difference": difference_cell(paired),
-            "wilcoxon": wilcoxon_cell(paired, f" {unit.rsplit('/', 1)[-1]}s" if unit else "")}
+    uar = {} if uar_col is None else {"trainable_uar": mean_std_cell(tr_done, uar_col),
+                                      "fixed_uar": mean_std_cell(fx_done, uar_col)}
+    return {"learned": learned, "trainable": mean_std_cell(tr_done, acc_col), "fixed": mean_std_cell(fx_done, acc_col),
+            **uar, "n": f"{count(tr)}, {count(fx)}", "cost": f"{cost(tr)}; {cost(fx)}",
+            "difference": difference_cell(paired),
+            "wilcoxon": wilcoxon_cell(paired, f" {unit.rsplit('/', 1)[-1]}s" if unit else ""),
+            "stats": paired_model_stat_cells(tr, fx)}
 
 
 def _latex_escape(text: str) -> str:

@@ -2,10 +2,12 @@
 
 ``figures/<split>_transfer``: accuracy (%) against examples per class (1, 2, 5, 10, 20, all), one line per
 method, the mean over seeds with its 95 % t-interval. ``tables/<split>_transfer``: the same numbers, one row
-per method and one column per size, then the compute: seconds per trial (Tune's ``time_total_s``; for an
-embedding, the head's fit and predictions) and, for the embedding methods, what building the shared embedding
-cache took once (``embed_seconds``). Methods are named by their embedding and head (transfer trials) or by
-the front-end's label (neural trials).
+per method and one column per size, each followed by the unweighted average recall (UAR) at that size the same
+way, then the compute: seconds per trial (Tune's ``time_total_s``; for an embedding, the head's fit and
+predictions) and, for the embedding methods, what building the shared embedding cache took once
+(``embed_seconds``), then the model statistics (:func:`figures.tables.model_stat_cells`; ``-`` for a
+scikit-learn head, which records none). Methods are named by their embedding and head (transfer trials) or
+by the front-end's label (neural trials).
 """
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ from figures.labels import data_caption, is_unset, with_frontends
 from figures.plotting import save
 from figures.provenance import source_line
 from figures.read import finished
-from figures.tables import write_table
+from figures.tables import STAT_COLUMNS, model_stat_cells, stats_caption, uar_column, write_table
 
 HEAD_NAMES = {"svm_linear": "linear SVM", "svm_rbf": "RBF SVM", "logreg": "logistic regression",
               "knn": "k-NN (cosine)", "mlp": "MLP"}
@@ -53,19 +55,27 @@ def interval(values: pd.Series) -> tuple[float, float, int]:
     return float(v.mean()), float(stats.t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v))), len(v)
 
 
-def curves(df: pd.DataFrame, acc_col: str) -> pd.DataFrame:
-    """One row per (method, size) of the finished trials: ``mean``, ``half`` (95 % half-width), ``n``, and the
-    mean ``seconds`` per trial and ``embed_seconds``."""
+def labelled(df: pd.DataFrame) -> pd.DataFrame:
+    """The finished trials of ``df`` with ``method`` (:func:`method_label`) and ``size`` (:func:`size_label`)."""
     done = finished(df)
     sizes = done["config/train_per_class"] if "config/train_per_class" in done else pd.Series(None, index=done.index)
-    done = done.assign(method=done.apply(method_label, axis=1), size=sizes.map(size_label))
+    return done.assign(method=done.apply(method_label, axis=1), size=sizes.map(size_label))
+
+
+def curves(df: pd.DataFrame, acc_col: str, uar_col: str) -> pd.DataFrame:
+    """One row per (method, size) of the finished trials: ``mean``, ``half`` (95 % half-width), ``n`` of
+    ``acc_col``, the same of ``uar_col`` (the unweighted average recall) as ``uar_mean``, ``uar_half``, ``uar_n``
+    (``uar_n`` 0 where the results do not hold it), and the mean ``seconds`` per trial and ``embed_seconds``."""
     rows = []
-    for (method, size), part in done.groupby(["method", "size"], sort=False):
+    for (method, size), part in labelled(df).groupby(["method", "size"], sort=False):
         mean, half, n = interval(part[acc_col])
-        rows.append({"method": method, "size": size, "mean": mean, "half": half, "n": n,
+        uar_mean, uar_half, uar_n = interval(part[uar_col] if uar_col in part else pd.Series(dtype=float))
+        rows.append({"method": method, "size": size, "mean": mean, "half": half, "n": n, "uar_mean": uar_mean,
+                     "uar_half": uar_half, "uar_n": uar_n,
                      "seconds": part["time_total_s"].mean() if "time_total_s" in part else np.nan,
                      "embed_seconds": part["embed_seconds"].max() if "embed_seconds" in part else np.nan})
-    return pd.DataFrame(rows, columns=["method", "size", "mean", "half", "n", "seconds", "embed_seconds"])
+    return pd.DataFrame(rows, columns=["method", "size", "mean", "half", "n", "uar_mean", "uar_half", "uar_n",
+                                       "seconds", "embed_seconds"])
 
 
 def ordered_sizes(sizes) -> list[str]:
@@ -91,25 +101,34 @@ def figure(curve: pd.DataFrame, acc_label: str, title: str):
     return fig
 
 
-def table(curve: pd.DataFrame) -> pd.DataFrame:
-    """One row per method: ``mean ± half-width (n)`` per size, then the compute columns."""
+def interval_cell(mean: float, half: float, n: int) -> str:
+    """``"mean ± half-width (n)"`` (no ``±`` for one value); ``-`` for none."""
+    if n == 0:
+        return "-"
+    spread = "" if np.isnan(half) else f" ± {half:.1f}"
+    return f"{mean:.1f}{spread} ({n})"
+
+
+def table(curve: pd.DataFrame, df: pd.DataFrame) -> pd.DataFrame:
+    """One row per method of ``curve`` (:func:`curves`): ``mean ± half-width (n)`` per size, each followed by
+    the UAR at that size (column ``UAR <size>``) the same way, then the compute columns and the model
+    statistics of the method's finished trials in ``df`` (:func:`figures.tables.model_stat_cells`)."""
     sizes = ordered_sizes(curve["size"])
+    trials = labelled(df)
     rows = []
     for method, part in curve.groupby("method", sort=False):
         by_size = part.set_index("size")
         row = {"method": method}
         for s in sizes:
-            if s not in by_size.index:
-                row[s] = "-"
-                continue
-            r = by_size.loc[s]
-            spread = "" if np.isnan(r["half"]) else f" ± {r['half']:.1f}"
-            row[s] = f"{r['mean']:.1f}{spread} ({r['n']})"
+            r = by_size.loc[s] if s in by_size.index else None
+            row[s] = "-" if r is None else interval_cell(r["mean"], r["half"], r["n"])
+            row[f"UAR {s}"] = "-" if r is None else interval_cell(r["uar_mean"], r["uar_half"], r["uar_n"])
         row["s/trial (mean)"] = f"{part['seconds'].mean():.1f}"
         embed = part["embed_seconds"].max()
         row["embedding, once (s)"] = "-" if np.isnan(embed) else f"{embed:.1f}"
-        rows.append(row)
-    return pd.DataFrame(rows, columns=["method", *sizes, "s/trial (mean)", "embedding, once (s)"])
+        rows.append({**row, **model_stat_cells(trials[trials["method"] == method])})
+    return pd.DataFrame(rows, columns=["method", *[c for s in sizes for c in (s, f"UAR {s}")], "s/trial (mean)",
+                                       "embedding, once (s)", *STAT_COLUMNS])
 
 
 def produce(load, split: str, out_dir: Path, table_dir: Path) -> None:
@@ -119,12 +138,14 @@ def produce(load, split: str, out_dir: Path, table_dir: Path) -> None:
     df = with_frontends(loaded[0])
     acc_col, acc_label = ("test_accuracy", "test accuracy (%)") if split == "test" else ("best_valid_acc",
                                                                                           "valid accuracy (%)")
-    curve = curves(df, acc_col)
+    curve = curves(df, acc_col, uar_column(split)[0])
     data = data_caption(df, "audio_mnist", "FSDD (protocol dmel)")
     save(figure(curve, acc_label, f"{data}: {split} accuracy against training examples per class"), out_dir,
          f"{split}_transfer")
-    write_table(table(curve), table_dir, f"{split}_transfer",
+    write_table(table(curve, df), table_dir, f"{split}_transfer",
                 f"transfer, {data}: {split} accuracy (%) against training examples per class, mean ± 95 % t-interval "
-                "half-width over seeds (n); an embedding's accuracy aggregates its patches' class probabilities per "
-                "clip. s/trial: Tune's time_total_s (an embedding's: the head's fit and predictions); embedding, "
-                "once: building the shared embedding cache.", source_line(df))
+                "half-width over seeds (n); UAR <size>: the unweighted average recall (%) the same way; an "
+                "embedding's accuracy aggregates its patches' class probabilities per clip. s/trial: Tune's "
+                "time_total_s (an embedding's: the head's fit and predictions); embedding, once: building the shared "
+                "embedding cache." + stats_caption("means over the method's finished trials; a scikit-learn head "
+                                                   "records none"), source_line(df))

@@ -20,7 +20,7 @@ from figures.read import UnreadableExperiment, load_experiment, read_checkpoint_
 from models.classifiers import Classifier, build_model
 from training.config import DEFAULTS
 from training.loop import seed_everything
-from training.segments import n_segments
+from training.segments import segment_geometry, segments_per_clip
 
 BEST_METRIC = "best_valid_acc"  # --best: the highest of this, ties to the lower best_valid_loss, then the trial id
 
@@ -52,13 +52,19 @@ class FinishedTrial:
 
     @property
     def n_segments(self) -> int:
-        """Segments per clip (:func:`training.segments.n_segments`)."""
-        return n_segments(self.config)
+        """Segments per clip (:func:`training.segments.segments_per_clip`)."""
+        return segments_per_clip(self.n_points, self.segment_length, self.segment_hop)
 
     @property
     def segment_length(self) -> int:
-        """Samples per segment: the model's input length, as ``run_trial`` computes it."""
-        return self.n_points // self.n_segments
+        """Samples per segment: the model's input length, as ``run_trial`` computes it
+        (:func:`training.segments.segment_geometry`)."""
+        return segment_geometry(self.config, self.n_points, self.sample_rate)[0]
+
+    @property
+    def segment_hop(self) -> int:
+        """Samples between segment starts (the segment length but with ``chunk_hop_seconds``)."""
+        return segment_geometry(self.config, self.n_points, self.sample_rate)[1]
 
 
 def select_trial(df: pd.DataFrame, trial: str | None = None, best: bool = False) -> pd.Series:

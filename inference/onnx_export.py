@@ -335,10 +335,11 @@ def frontend_nodes(model) -> list[str]:
 def write_meta(trial: FinishedTrial, path: str | Path) -> Path:
     """``model.json``: what :mod:`inference.onnx_predict` needs besides the graph (class names in logit
     order, sample rate in Hz, ``n_points`` samples per clip, ``padding``, ``float16``, ``segment_length``
-    samples per segment, ``n_segments``, ``batch_size``) and where it came from."""
+    samples per segment, ``segment_hop`` samples between their starts, ``n_segments``, ``batch_size``) and where it came from."""
     path = Path(path)
     meta = {"class_names": trial.class_names, "sample_rate": trial.sample_rate, "n_points": trial.n_points,
             "padding": trial.padding, "float16": trial.float16, "segment_length": trial.segment_length,
+            "segment_hop": trial.segment_hop,
             "n_segments": trial.n_segments, "batch_size": int(trial.config["batch_size"]),
             "input": INPUT, "output": OUTPUT, "frontend": trial.config["frontend"],
             "model_name": trial.config["model_name"], "trial_id": trial.trial_id, "experiment": trial.experiment,

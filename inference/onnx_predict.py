@@ -57,7 +57,9 @@ def classify_files(sess, meta: dict, clips: np.ndarray) -> tuple[np.ndarray, np.
     from inference.onnx_export import run_segments
 
     length, n_seg = int(meta["segment_length"]), int(meta["n_segments"])
-    segments = clips[:, :length * n_seg].reshape(-1, length)  # clip-major, contiguous (training.segments.eval_plan)
+    hop = int(meta.get("segment_hop", length))  # written by exports since chunks; contiguous before
+    windows = np.lib.stride_tricks.sliding_window_view(clips, length, axis=1)[:, ::hop][:, :n_seg]
+    segments = windows.reshape(-1, length)  # clip-major, as training.segments.eval_plan
     return aggregate(run_segments(sess, segments, int(meta.get("batch_size", 64))), n_seg)
 
 

@@ -1,6 +1,6 @@
 """Classify clips as ``training.loop.evaluate`` does, and lay the decisions out as a table.
 
-Each clip is cut into the trial's contiguous segments (:func:`training.segments.eval_plan`), the model sees
+Each clip is cut into the trial's segments (:func:`training.segments.eval_plan`), the model sees
 them in batches of the trial's ``batch_size`` in eval mode, and each clip's segment logits are put back
 together by :func:`training.segments.aggregate`: the mean of the logits (the ``prediction``) and the
 segments' majority vote (``vote``, where a clip has more than one segment).
@@ -19,11 +19,12 @@ from training.segments import aggregate, eval_plan, read_segments
 
 @torch.no_grad()
 def classify(model: torch.nn.Module, clips: torch.Tensor, length: int, batch_size: int,
-             device: torch.device | str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
+             device: torch.device | str = "cpu", hop: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """``(mean_logits, votes)`` of ``clips`` ``(n_clips, n_points)``: ``(n_clips, n_classes)`` float32 mean
-    segment logits and ``(n_clips,)`` majority-vote classes, on the CPU. ``length``: samples per segment."""
+    segment logits and ``(n_clips,)`` majority-vote classes, on the CPU. ``length``: samples per segment,
+    ``hop``: between segment starts (default ``length``)."""
     model.eval()
-    index, offsets = eval_plan(len(clips), clips.shape[-1], length)
+    index, offsets = eval_plan(len(clips), clips.shape[-1], length, hop)
     parts = []
     for start in range(0, len(index), batch_size):
         batch = slice(start, start + batch_size)

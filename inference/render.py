@@ -27,11 +27,12 @@ SUMMARY = ("lambda_samples", "lambda_ms", "window_ms", "n_fft", "win_length")  #
 
 
 @torch.no_grad()
-def frontend_image(model: torch.nn.Module, clip: np.ndarray, length: int) -> np.ndarray:
-    """``(channels, freq, frames)``: ``model.frontend`` on each ``length``-sample segment of ``clip``, the
-    segments' frames side by side (one channel but for a stack of Ada-STFT windows)."""
+def frontend_image(model: torch.nn.Module, clip: np.ndarray, length: int, hop: int | None = None) -> np.ndarray:
+    """``(channels, freq, frames)``: ``model.frontend`` on each ``length``-sample segment of ``clip`` (starting
+    every ``hop`` samples, default ``length``), the segments' frames side by side (one channel but for a stack
+    of Ada-STFT windows)."""
     x = torch.from_numpy(clip)[None]
-    index, offsets = eval_plan(1, len(clip), length)
+    index, offsets = eval_plan(1, len(clip), length, hop)
     device = next(model.parameters()).device
     out = model.frontend(read_segments(x, index, offsets, length, device)).float().cpu()
     if out.dim() == 3:  # (segments, freq, frames)
@@ -42,8 +43,8 @@ def frontend_image(model: torch.nn.Module, clip: np.ndarray, length: int) -> np.
 def render_clip(path: Path, title: str, clip: np.ndarray, trial: FinishedTrial, initial, trained) -> Path:
     """``path``: the initial (left) and the trained (right) front-end's output for ``clip``, one row per channel,
     time in seconds (segment boundaries dotted)."""
-    before, after = (frontend_image(m, clip, trial.segment_length) for m in (initial, trained))
-    seconds = len(clip) / trial.sample_rate
+    before, after = (frontend_image(m, clip, trial.segment_length, trial.segment_hop) for m in (initial, trained))
+    seconds = trial.n_segments * trial.segment_length / trial.sample_rate  # the segments side by side
     rows = before.shape[0]
     fig, axes = plt.subplots(rows, 2, figsize=(10, 2.6 * rows + 0.6), squeeze=False)
     for r in range(rows):

@@ -16,6 +16,7 @@ from models.augment import SpecAugment
 from models.batch_augment import CutMix, Mix
 from models import interface
 from models.frontends import DMEL, GaussianSpectrogram
+from models.imagenet import ImageNetHead
 from models.pcen import PCENCompressed
 from models.registry import get_frontend
 
@@ -157,6 +158,19 @@ def output_layer(head: nn.Module) -> nn.Module:
     return linears[-1]
 
 
+def head_layers(head: nn.Module) -> list[nn.Module]:
+    """The head's layers in order, as ``finetune_layers`` counts them: every module with parameters of its
+    own (a convolution, a batch norm, a linear layer...), the output layer (:func:`output_layer`) excluded."""
+    out = output_layer(head)
+    return [m for m in head.modules() if m is not out and next(m.parameters(recurse=False), None) is not None]
+
+
+def frozen_epochs(config: dict) -> int:
+    """Epochs at the start in which only the head's output layer trains: ``freeze_epochs``, or ``pre_epochs``
+    (DeepSpectrumLite's name for it; the larger of the two)."""
+    return max(config["freeze_epochs"], config["pre_epochs"])
+
+
 def standardize(spec: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
     """Each example to zero mean and unit standard deviation over all its bins and frames."""
     dims = tuple(range(1, spec.dim()))
@@ -179,7 +193,6 @@ class Classifier(nn.Module):
         super().__init__()
         self.frontend, self.head, self.standardize = frontend, head, standardize
         self.spec_augment, self.amp, self.cutmix = spec_augment, amp, cutmix
-        self.head_frozen = False  # set per epoch by set_head_training (freeze_epochs)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         with torch.autocast(device_type=x.device.type, enabled=False):  # the front-end stays float32
@@ -226,39 +239,47 @@ class Classifier(nn.Module):
 
     def set_frontend_training(self, config: dict, epoch: int) -> bool:
         """Freeze the front-end's learnable parameters for the first ``tf_warmup_epochs`` epochs (or
-        ``freeze_epochs``, the longer) and release them afterwards; returns whether the front-end trains in
+        :func:`frozen_epochs`, the longer) and release them afterwards; returns whether the front-end trains in
         ``epoch`` (0-based). "Learnable" is what was learnable when the model was built (a fixed DMEL window
         never trains). A frozen parameter gets no gradient, so the optimizer leaves it (and its Adam moments)
         untouched."""
         if not hasattr(self, "_frontend_learnable"):
             self._frontend_learnable = [p for p in self.frontend.parameters() if p.requires_grad]
-        train = epoch >= max(config["tf_warmup_epochs"], config["freeze_epochs"])
+        train = epoch >= max(config["tf_warmup_epochs"], frozen_epochs(config))
         for p in self._frontend_learnable:
             p.requires_grad_(train)
         return train and bool(self._frontend_learnable)
 
     def set_head_training(self, config: dict, epoch: int) -> bool:
-        """Freeze every head parameter but the output layer's (:func:`output_layer`) for the first
-        ``freeze_epochs`` epochs, release them afterwards; returns whether the head is frozen in ``epoch``
-        (0-based; derived from it alone, so a resumed trial freezes as the first run did). The front-end
-        waits as long (:meth:`set_frontend_training`). The optimizer keeps every parameter; a frozen one
-        gets no gradient. While frozen, the head's batch norms stay in eval mode in training too (their
-        pretrained running statistics are used and kept, as in fine-tuning practice); its dropout still
-        drops."""
-        if not hasattr(self, "_head_freezable"):
-            kept = {id(p) for p in output_layer(self.head).parameters()}
-            self._head_freezable = [p for p in self.head.parameters() if p.requires_grad and id(p) not in kept]
-        self.head_frozen = epoch < config["freeze_epochs"]
-        for p in self._head_freezable:
-            p.requires_grad_(not self.head_frozen)
-        return self.head_frozen
+        """Which head layers (:func:`head_layers`) train in ``epoch`` (0-based; derived from it alone, so a
+        resumed trial freezes as the first run did): for the first :func:`frozen_epochs` none but the output
+        layer (:func:`output_layer`; the front-end waits as long, :meth:`set_frontend_training`); afterwards
+        the last ``finetune_layers`` share of them (1: all), the first ones staying frozen (DeepSpectrumLite's
+        ``finetune_layer`` is the share kept frozen: ``finetune_layers = 1 - finetune_layer``). Returns whether
+        all but the output layer are frozen. The optimizer keeps every parameter; a frozen one gets no
+        gradient. The batch norms of frozen layers stay in eval mode in training too (their pretrained
+        running statistics are used and kept, as in fine-tuning practice); dropout still drops."""
+        if not hasattr(self, "_head_layers"):
+            self._head_layers = [m for m in head_layers(self.head)
+                                 if any(p.requires_grad for p in m.parameters(recurse=False))]
+        layers = self._head_layers
+        warm = epoch < frozen_epochs(config)
+        if warm:
+            self._frozen_layers = layers
+        else:
+            self._frozen_layers = layers[:math.floor(len(layers) * (1 - config["finetune_layers"]) + 1e-9)]
+        frozen = {id(m) for m in self._frozen_layers}
+        for m in layers:
+            for p in m.parameters(recurse=False):
+                p.requires_grad_(id(m) not in frozen)
+        return warm or (bool(layers) and len(self._frozen_layers) == len(layers))
 
     def train(self, mode: bool = True) -> "Classifier":
-        """``nn.Module.train``, except that a frozen head's batch norms stay in eval mode
+        """``nn.Module.train``, except that the batch norms of frozen head layers stay in eval mode
         (:meth:`set_head_training`)."""
         super().train(mode)
-        if mode and self.head_frozen:
-            for module in self.head.modules():
+        if mode:
+            for module in getattr(self, "_frozen_layers", ()):
                 if isinstance(module, nn.modules.batchnorm._BatchNorm):
                     module.eval()
         return self
@@ -286,6 +307,7 @@ MODELS = {
     "resnet18": ("mel", ResNet18Head, {"dropout": 0.2}),
     "fma_cnn": ("mel", FMACNNHead, {}),
     "cnn6": ("mel", CNN6Head, {}),
+    "imagenet": ("mel", ImageNetHead, {}),  # a torchvision CNN on spectrogram images (models/imagenet.py; config keys cnn, weights_path, image_*)
 }
 COMPRESSIONS = ("log", "pcen")  # config["compression"]: the front-end's own log, or PCEN on its energies
 
@@ -332,9 +354,11 @@ def build_model(config: dict, n_points: int, n_classes: int, sample_rate: int | 
     with torch.no_grad():
         in_shape = tuple(frontend(torch.zeros(1, n_points)).shape[1:])
     _, head_cls, head_kwargs = MODELS[config["model_name"]]
+    head = (head_cls.from_config(in_shape, n_classes, config) if hasattr(head_cls, "from_config")
+            else head_cls(in_shape, n_classes, **head_kwargs))
     masks = config["specaugment_freq"], config["specaugment_time"]
     cutmix = CutMix(config["cutmix_p"], config["cutmix_min"], config["cutmix_max"]) if config.get("cutmix") else None
-    return Classifier(frontend, head_cls(in_shape, n_classes, **head_kwargs), standardize=config["standardize"],
+    return Classifier(frontend, head, standardize=config["standardize"],
                       spec_augment=SpecAugment(*masks) if any(masks) else None, amp=config["amp"], cutmix=cutmix)
 
 

@@ -125,6 +125,13 @@ def model_stats(trials: list[Trial]) -> dict:
             "CPU ms/input": "-" if latency is None else digits3(latency)}
 
 
+def paired_model_stats(trainable: list[Trial], fixed: list[Trial]) -> dict:
+    """The DMEL tables' model-statistics cells: :func:`model_stats` of the trainable trials, then of the fixed
+    ones, ``"trainable; fixed"``, under ``"<column> (trainable; fixed)"``."""
+    tr, fx = model_stats(trainable), model_stats(fixed)
+    return {f"{c} (trainable; fixed)": f"{tr[c]}; {fx[c]}" for c in tr}
+
+
 def span(values, fmt: str) -> str:
     """``"(min, max)"`` of the numbers among ``values``, each formatted with ``fmt``; ``"-"`` for none."""
     v = [x for x in values if is_number(x)]
@@ -245,21 +252,22 @@ N_PAIRED, COST_PAIRED, COST = "n finished/total (trainable, fixed)", "cost: s/tr
     "cost: s/trial, epochs (mean)"
 
 
-def dmel_cells(part: list[Trial], acc: str, learned: str, fmt: str, over_folds: bool = False) -> dict:
-    """The cells a DMEL table row shares, keyed by column: accuracy of the finished trainable and fixed
-    trials (``over_folds``: of each fold's mean), the learned range (``learned`` of the finished trainable
-    ones, ``fmt``), the paired columns, n and cost (trainable; fixed)."""
+def dmel_cells(part: list[Trial], acc: str, uar: str, learned: str, fmt: str, over_folds: bool = False) -> dict:
+    """The cells a DMEL table row shares, keyed by column: accuracy and ``uar`` (``trainable_uar``,
+    ``fixed_uar``) of the finished trainable and fixed trials (``over_folds``: of each fold's mean), the
+    learned range (``learned`` of the finished trainable ones, ``fmt``), the paired columns, n, cost and
+    the model statistics (``stats``; trainable; fixed)."""
     tr = [t for t in part if t.setting("trainable")]
     fx = [t for t in part if not t.setting("trainable")]
 
-    def accuracy(side):
+    def accuracy(side, key=acc):
         done = [t for t in side if t.finished]
         if not over_folds:
-            return mean_std(t.last.get(acc) for t in done)
+            return mean_std(t.last.get(key) for t in done)
         if not done:
             return "-"
         folds = group(done, lambda t: t.config["fold"]).values()
-        means = [[t.last[acc] for t in ts if is_number(t.last.get(acc))] for ts in folds]
+        means = [[t.last[key] for t in ts if is_number(t.last.get(key))] for ts in folds]
         return mean_std(np.mean(m) for m in means if m)
 
     diff, test = paired_cells(part, acc, "fold" if over_folds else None)
@@ -267,7 +275,9 @@ def dmel_cells(part: list[Trial], acc: str, learned: str, fmt: str, over_folds: 
     if over_folds:
         n += f" ({len({t.config['fold'] for t in part})} folds)"
     return {"learned": span((t.last.get(learned) for t in tr if t.finished), fmt), "trainable": accuracy(tr),
-            "fixed": accuracy(fx), DIFF: diff, TEST: test, N_PAIRED: n, COST_PAIRED: f"{cost(tr)}; {cost(fx)}"}
+            "fixed": accuracy(fx), DIFF: diff, TEST: test, "trainable_uar": accuracy(tr, uar),
+            "fixed_uar": accuracy(fx, uar), N_PAIRED: n, COST_PAIRED: f"{cost(tr)}; {cost(fx)}",
+            "stats": paired_model_stats(tr, fx)}
 
 
 # --------------------------------------------------------------------------------- published numbers
@@ -343,10 +353,11 @@ def expected_time_frequency(storage: Path, split: str, trials: list[Trial] | Non
     trials = trials if edited else read_trials(exp)
     rows = []
     for (model, init), part in group(trials, lambda t: (t.setting("model_name"), t.setting("init_lambd"))).items():
-        c = dmel_cells(part, acc_column(split), "best_lambd_est", ".1f")
+        c = dmel_cells(part, acc_column(split), uar_column(split), "best_lambd_est", ".1f")
         rows.append({"model": model, "λ_init": f"{init:.1f}", "learned λ (min, max)": c["learned"],
                      "trainable acc %": c["trainable"], "fixed acc %": c["fixed"], DIFF: c[DIFF], TEST: c[TEST],
-                     N_PAIRED: c[N_PAIRED], COST_PAIRED: c[COST_PAIRED],
+                     "trainable UAR %": c["trainable_uar"], "fixed UAR %": c["fixed_uar"],
+                     N_PAIRED: c[N_PAIRED], COST_PAIRED: c[COST_PAIRED], **c["stats"],
                      **_published(TABLE4 if model == "linear_net" else {}, round(init, 1),
                                   ["paper learned λ", "paper DSPEC %", "paper fixed %"])})
     return Table(list(rows[0]), ("model", "λ_init"), rows, None if edited else [source_line(exp, trials)])
@@ -356,10 +367,11 @@ def _paper_rows(trials: list[Trial], split: str, paper: dict, paper_model: str, 
     """The rows of the ESC-50 and AudioMNIST tables (figures/dmel_paper.py): per (model, initial ms)."""
     rows = []
     for (model, init), part in group(trials, lambda t: (t.setting("model_name"), gaussian_ms(t))).items():
-        c = dmel_cells(part, acc_column(split), "best_lambd_ms", ".0f", over_folds)
+        c = dmel_cells(part, acc_column(split), uar_column(split), "best_lambd_ms", ".0f", over_folds)
         rows.append({"model": model, "init (ms)": f"{init:g}", "learned (ms, min-max)": c["learned"],
                      "DMEL acc %": c["trainable"], "fixed acc %": c["fixed"], DIFF: c[DIFF], TEST: c[TEST],
-                     N_PAIRED: c[N_PAIRED], COST_PAIRED: c[COST_PAIRED],
+                     "DMEL UAR %": c["trainable_uar"], "fixed UAR %": c["fixed_uar"],
+                     N_PAIRED: c[N_PAIRED], COST_PAIRED: c[COST_PAIRED], **c["stats"],
                      **_published(paper if model == paper_model else {}, int(round(init)),
                                   ["paper learned (ms)", "paper DMEL %", "paper fixed %"])})
     return rows
@@ -387,38 +399,43 @@ def expected_audiomnist60(storage: Path, split: str) -> Table:
 def expected_audio_mnist(storage: Path, split: str) -> Table:
     """The FSDD table: per (model, initial ms), with the fixed torchaudio reference's accuracy of the same
     model (experiment ``audio_mnist_reference``; "not run" without it)."""
-    acc = acc_column(split)
+    acc, uar = acc_column(split), uar_column(split)
     trials = read_trials(storage / "audio_mnist")
     ref_exp = storage / "audio_mnist_reference"
     ref = read_trials(ref_exp) if ref_exp.is_dir() else None
     rows = []
     for (model, init), part in group(trials, lambda t: (t.setting("model_name"), gaussian_ms(t))).items():
-        c = dmel_cells(part, acc, "best_lambd_ms", ".0f")
-        reference = "not run" if ref is None else mean_std(
-            t.last.get(acc) for t in ref if t.finished and t.setting("model_name") == model)
+        c = dmel_cells(part, acc, uar, "best_lambd_ms", ".0f")
+        reference = {key: "not run" if ref is None else mean_std(
+            t.last.get(key) for t in ref if t.finished and t.setting("model_name") == model) for key in (acc, uar)}
         rows.append({"model": model, "init (ms)": f"{init:g}", "learned (ms, min-max)": c["learned"],
                      "DMEL acc %": c["trainable"], "fixed acc %": c["fixed"], DIFF: c[DIFF], TEST: c[TEST],
-                     "torchaudio 25 ms %": reference, N_PAIRED: c[N_PAIRED], COST_PAIRED: c[COST_PAIRED],
+                     "torchaudio 25 ms %": reference[acc], "DMEL UAR %": c["trainable_uar"],
+                     "fixed UAR %": c["fixed_uar"], "torchaudio 25 ms UAR %": reference[uar],
+                     N_PAIRED: c[N_PAIRED], COST_PAIRED: c[COST_PAIRED], **c["stats"],
                      **_published(TABLE3 if model == "mel_linear_net" else {}, int(round(init)),
                                   ["AudioMNIST paper learned", "AudioMNIST paper DMEL %", "AudioMNIST paper fixed %"])})
     notes = [source_line(storage / "audio_mnist", trials)] + ([f"Reference: {source_line(ref_exp, ref)}"] if ref else [])
     return Table(list(rows[0]), ("model", "init (ms)"), rows, notes)
 
 
-def _music_table(exp: Path, panel_key: str, panel_name: str, metrics: dict[str, str], anchors: list) -> Table:
+def _music_table(exp: Path, panel_key: str, panel_name: str, metrics: dict[str, str], anchors: list,
+                 split: str) -> Table:
     """GTZAN and FMA: per (front-end, initial ms, panel value), each metric (key -> column) over the
-    finished trials, "not recorded" for a metric no trial reports; the published anchors below."""
+    finished trials, "not recorded" for a metric no trial reports, the UAR of ``split`` after the first one
+    (``-`` where no trial reports it), cost, n and the model statistics; the published anchors below."""
     trials = read_trials(exp)
     rows = []
     configurations = group(trials, lambda t: (frontend_label(t), window_ms(t), t.setting(panel_key)))
     for (label, init, panel), part in configurations.items():
         done = [t for t in part if t.finished]
         learned = span((t.last.get("best_lambd_ms") for t in done), ".0f") if label == "DMEL trainable" else "-"
+        cells = [(column, mean_std(t.last.get(key) for t in done) if any(key in t.last for t in trials)
+                  else "not recorded") for key, column in metrics.items()]
+        cells.insert(1, (f"{split} UAR %", mean_std(t.last.get(uar_column(split)) for t in done)))
         rows.append({"front-end": label, "init (ms)": f"{init:g}", panel_name: f"{panel:g}",
-                     "learned (ms, min-max)": learned,
-                     **{column: mean_std(t.last.get(key) for t in done) if any(key in t.last for t in trials)
-                        else "not recorded" for key, column in metrics.items()},
-                     COST: cost(part), "n finished/total": count(part)})
+                     "learned (ms, min-max)": learned, **dict(cells), COST: cost(part),
+                     "n finished/total": count(part), **model_stats(part)})
     header = list(rows[0])
     rows += [{c: "" for c in header} | {"front-end": system, "init (ms)": setting, header[4]: value}
              for system, setting, value in anchors]
@@ -428,14 +445,14 @@ def _music_table(exp: Path, panel_key: str, panel_name: str, metrics: dict[str, 
 def expected_gtzan(storage: Path, split: str) -> Table:
     acc, vote = ("test_accuracy", "test_accuracy_vote") if split == "test" else ("best_valid_acc", "best_valid_acc_vote")
     return _music_table(storage / "gtzan", "split_parts", "split_parts",
-                        {acc: f"{split} acc % (mean logits)", vote: f"{split} acc % (vote)"}, GTZAN_ANCHORS)
+                        {acc: f"{split} acc % (mean logits)", vote: f"{split} acc % (vote)"}, GTZAN_ANCHORS, split)
 
 
 def expected_fma(storage: Path, split: str) -> Table:
     metrics = ({"test_accuracy": "test acc % (track)", "test_macro_f1": "macro-F1 %",
                 "test_accuracy_segment": "test acc % (segment)"} if split == "test" else
                {"best_valid_acc": "valid acc % (track)", "best_valid_acc_segment": "valid acc % (segment)"})
-    return _music_table(storage / "fma", "segment_seconds", "segment (s)", metrics, FMA_ANCHORS)
+    return _music_table(storage / "fma", "segment_seconds", "segment (s)", metrics, FMA_ANCHORS, split)
 
 
 def expected_frontends(storage: Path, split: str) -> Table:
@@ -457,10 +474,10 @@ def expected_frontends(storage: Path, split: str) -> Table:
 
 
 def expected_window_search(storage: Path, split: str) -> Table:
-    """The search's row: the window of the tested trial with the lowest ``best_valid_loss``, its accuracy,
-    the time and epochs of every trial that ended; one row per trainable run (one finished run per
-    initial window)."""
-    acc = acc_column(split)
+    """The search's row: the window of the tested trial with the lowest ``best_valid_loss``, its accuracy and
+    UAR, the time and epochs of every trial that ended, the chosen trial's model statistics; one row per
+    trainable run (one finished run per initial window) with its own."""
+    acc, uar = acc_column(split), uar_column(split)
     search_exp, trainable_exp = storage / "window_search/search", storage / "window_search/trainable"
     search, trainable = read_trials(search_exp), read_trials(trainable_exp)
     ended = [t for t in search if t.ended]
@@ -471,9 +488,11 @@ def expected_window_search(storage: Path, split: str) -> Table:
     rows = [{"run": "fixed window, search",
              "window (ms)": f"{chosen.config['init_window_ms']:.1f} (best found)" if chosen else "-",
              "accuracy %": f"{100 * chosen.last[acc]:.1f}" if chosen else "-",
+             "UAR %": f"{100 * chosen.last[uar]:.1f}" if chosen else "-",
              "compute (trial-s)": f"{sum(t.last['time_total_s'] for t in ended):.1f}",
              "epochs": f"{sum(t.last['epoch'] + 1 for t in ended):.0f}",
-             "trials": f"{count(search)} tested, {len(ended) - len(tested)} stopped early", COST: cost(search)}]
+             "trials": f"{count(search)} tested, {len(ended) - len(tested)} stopped early", COST: cost(search),
+             **model_stats([chosen] if chosen else [])}]
     for init, part in group(trainable, lambda t: t.config["init_window_ms"]).items():
         done = [t for t in part if t.finished]
         assert len(done) <= 1, "more than one finished run from one initial window: the table shows the first"
@@ -481,8 +500,10 @@ def expected_window_search(storage: Path, split: str) -> Table:
         rows.append({"run": f"trainable from {init:g} ms",
                      "window (ms)": f"{init:g} → {run['best_lambd_ms']:.1f} (learned)" if run else "-",
                      "accuracy %": f"{100 * run[acc]:.1f}" if run else "-",
+                     "UAR %": f"{100 * run[uar]:.1f}" if run else "-",
                      "compute (trial-s)": f"{run['time_total_s']:.1f}" if run else "-",
-                     "epochs": f"{run['epoch'] + 1:.0f}" if run else "-", "trials": count(part), COST: cost(part)})
+                     "epochs": f"{run['epoch'] + 1:.0f}" if run else "-", "trials": count(part), COST: cost(part),
+                     **model_stats(done)})
     return Table(list(rows[0]), ("run",), rows,
                  [source_line(search_exp, search), f"Trainable runs: {source_line(trainable_exp, trainable)}"])
 

@@ -189,7 +189,7 @@ def hand_made_experiment() -> pd.DataFrame:
 
 
 def test_tables_carry_the_paired_columns(tmp_path):
-    table = table4(hand_made_experiment(), "test_accuracy")
+    table = table4(hand_made_experiment(), "test_accuracy", "test_uar")
     write_table(table, tmp_path / "tables", "test_time_frequency", "caption", "Source: hand-made.")
     md = (tmp_path / "tables/test_time_frequency.md").read_text()
     header = [c.strip() for c in md.splitlines()[2].strip("|").split("|")]
@@ -217,7 +217,7 @@ def test_fold_table_counts_folds(tmp_path):
                         "best_lambd_ms": 25.0, "init_ms": 10.0}
                        for f, s, t, acc in ((1, 0, True, 0.80), (1, 0, False, 0.70), (2, 0, True, 0.60),
                                             (2, 0, False, 0.62))])
-    row = paper_table(df, "test_accuracy", {}, "cnn6", over="folds").iloc[0]
+    row = paper_table(df, "test_accuracy", "test_uar", {}, "cnn6", over="folds").iloc[0]
     # folds: +10, -2: mean 4; 2 units: resampled means -2, 4, 10 with probability 1/4, 1/2, 1/4 ->
     # [-2, +10]; ranks 2, 1, positive 2: sums >= 2 in 2 of 4 assignments, <= 2 in 3 of 4 -> p = 1
     assert row[DIFF] == "+4.0 [-2.0, +10.0]" and row[TEST] == "p=1.000, n=2 folds"

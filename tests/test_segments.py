@@ -5,7 +5,7 @@ import torch
 
 from corpora.splits import Rows
 from training.metrics import class_metrics, confusion_table
-from training.segments import aggregate, eval_plan, n_segments, read_segments, train_plan
+from training.segments import aggregate, eval_plan, n_segments, read_segments, segment_geometry, train_plan
 
 
 def cfg(**kw):
@@ -32,6 +32,49 @@ def test_plans_cover_clips():
     assert sorted(clips.tolist()) == list(range(5)) and ((offsets >= 0) & (offsets <= 8)).all()
     with pytest.raises(ValueError, match="train_segments"):
         train_plan(3, 12, 4, "every", gen)
+
+
+def chunk_cfg(**kw):
+    return cfg(**{"dataset_name": "audio_mnist", "chunk_seconds": None, "chunk_hop_seconds": None, **kw})
+
+
+def test_chunks_of_a_length_every_hop():
+    # DeepSpectrumLite's chunks: int(seconds x rate) samples, every int(hop x rate), as many as fit
+    assert segment_geometry(chunk_cfg(chunk_seconds=0.4, chunk_hop_seconds=0.2), 5500, 8000) == (3200, 1600)
+    assert segment_geometry(chunk_cfg(chunk_seconds=0.25), 5500, 8000) == (2000, 2000)
+    assert segment_geometry(chunk_cfg(split_parts=2), 5500, 8000) == (2750, 2750)
+    clips, offsets = eval_plan(2, 5500, 3200, 1600)
+    assert clips.tolist() == [0, 0, 1, 1] and offsets.tolist() == [0, 1600] * 2  # a third would end at 6400
+    clips, offsets = eval_plan(1, 10, 4, 3)
+    assert offsets.tolist() == [0, 3, 6]
+    clips, offsets = train_plan(1, 10, 4, "all", torch.Generator().manual_seed(0), 3)
+    assert sorted(offsets.tolist()) == [0, 3, 6]
+    for bad, match in [(dict(chunk_seconds=1.0), "a chunk must fit in the clip"),
+                       (dict(chunk_seconds=0.2, split_parts=2), "set only one"),
+                       (dict(chunk_hop_seconds=0.1), "needs chunk_seconds"),
+                       (dict(chunk_seconds=0.2, chunk_hop_seconds=1e-5), "under one sample")]:
+        with pytest.raises(ValueError, match=match):
+            segment_geometry(chunk_cfg(**bad), 5500, 8000)
+
+
+def test_onnx_predict_cuts_the_chunks_the_trial_evaluated():
+    from inference.onnx_predict import classify_files
+
+    clips = np.random.default_rng(0).standard_normal((3, 50)).astype(np.float32)
+    index, offsets = eval_plan(3, 50, 20, 7)
+    expected = read_segments(torch.from_numpy(clips), index, offsets, 20).numpy()
+    seen = []
+
+    class Session:  # what onnxruntime is given, logits from the segment's first two samples
+        def get_inputs(self):
+            return [type("Input", (), {"name": "waveform"})()]
+
+        def run(self, _, feeds):
+            seen.append(feeds["waveform"])
+            return [feeds["waveform"][:, :2]]
+
+    classify_files(Session(), {"segment_length": 20, "segment_hop": 7, "n_segments": 5, "batch_size": 64}, clips)
+    np.testing.assert_array_equal(np.concatenate(seen), expected)
 
 
 def test_read_segments_tensor_and_cache_agree():
@@ -90,3 +133,40 @@ def test_class_metrics_equal_scikit_learn(seed):
     for k, name in enumerate(names):
         assert np.isnan(m[f"recall/{name}"]) if k not in present else m[f"recall/{name}"] == pytest.approx(recall[k])
     assert (confusion_table(labels, pred, names).values == confusion_matrix(labels, pred, labels=np.arange(7))).all()
+
+
+def test_a_chunked_trial_decides_its_test_clips_as_classify_does(tmp_path):
+    """A trial on overlapping chunks (0.4 s every 0.2 s: two per FSDD clip) reports per-clip decisions that
+    ``inference.predict.classify`` (predict.py's) reproduces from its best weights."""
+    import json
+
+    import pandas as pd
+
+    from corpora import load_splits
+    from inference.predict import classify
+    from models.classifiers import build_model
+    from tests.fixtures import make_fsdd
+    from training.config import resolve_config
+    from training.trial import run_trial
+
+    data = make_fsdd(tmp_path / "fsdd", takes=3)
+    cfg = resolve_config({"dataset_name": "audio_mnist", "data_dir": str(data), "cache_dir": str(tmp_path / "cache"),
+                          "frontend": "torchaudio_mel", "model_name": "mel_linear_net", "n_mels": 16, "hop_length": 80,
+                          "chunk_seconds": 0.4, "chunk_hop_seconds": 0.2, "max_epochs": 2, "lr_model": 0.01, "n_points": 5500,
+                          "train_segments": "all"})
+    saved = {}
+
+    def report(metrics, ckpt):
+        if metrics["done"]:
+            saved["predictions"] = pd.read_csv(f"{ckpt}/predictions.csv")
+            saved["weights"] = torch.load(f"{ckpt}/best_model.pt", weights_only=True)
+            saved["classes"] = json.loads(open(f"{ckpt}/classes.json").read())
+
+    final = run_trial(cfg, report)
+    assert final["test_accuracy_segment"] == final["test_accuracy_segment"]  # a number, not NaN
+    model = build_model(cfg, 3200, 10, 8000)
+    model.load_state_dict(saved["weights"])
+    splits = load_splits(cfg)
+    mean_logits, votes = classify(model, splits.x_test, 3200, 128, "cpu", hop=1600)
+    assert mean_logits.argmax(1).tolist() == saved["predictions"]["prediction"].tolist()
+    assert votes.tolist() == saved["predictions"]["vote"].tolist()

@@ -9,16 +9,23 @@ import subprocess
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats as scipy_stats
 
 import produce_figures
 from figures.labels import initial_window_ms
 from figures.music import best_configuration, comparison_table
 from figures.provenance import source_line
 from figures.read import summed_confusion
-from figures.tables import COST_COLUMN, cost, mean_std, trainable_vs_fixed
+from figures import audio_mnist, embedding_heads, transfer, window_search
+from figures.dmel_paper import paper_table
+from figures.tables import COST_COLUMN, FLOPS_COLUMN, LATENCY_COLUMN, PARAMS_COLUMN, STAT_COLUMNS, cost, mean_std, \
+    trainable_vs_fixed
+from figures.time_frequency import table4
 from models.functional import lambd_to_ms, ms_to_lambd
+from tests import independent
 from tests.independent import assert_table, assert_tables, expected_time_frequency, markdown_rows, read_trials
 from training.provenance import code_version
 
@@ -66,7 +73,8 @@ def test_trainable_vs_fixed_leaves_unfinished_out_but_counts_them():
     out = trainable_vs_fixed(part, "acc", "lambd", ".0f")
     assert out == {"learned": "(4, 4)", "trainable": "90.0", "fixed": "60.0", "n": "1/2, 1/2",
                    "cost": "10.0 s, 5.0 ep; 1.0 s, 1.0 ep",  # the unfinished 500 s never enters
-                   "difference": "n/a", "wilcoxon": "n/a, n=1"}  # one finished pair: no statistic
+                   "difference": "n/a", "wilcoxon": "n/a, n=1",  # one finished pair: no statistic
+                   "stats": {f"{c} (trainable; fixed)": "-; -" for c in STAT_COLUMNS}}  # none recorded
     only_fixed = trainable_vs_fixed(part[part["config/trainable"] == False], "acc", "lambd", ".1f")  # noqa: E712
     assert only_fixed["learned"] == "-" and only_fixed["trainable"] == "-"
 
@@ -90,6 +98,171 @@ def test_comparison_table_cells():
     assert rows[("fixed mel", "3")][COST_COLUMN] == "60.0 s, 10.0 ep"
     assert rows[("fixed mel", "1")]["learned (ms, min-max)"] == "-" and rows[("fixed mel", "3")]["acc %"] == "80.0"
     assert len(table) == 3
+
+
+# ------------------------------------------------------------ UAR and model statistics in every table
+
+PAIRED_STATS = [f"{c} (trainable; fixed)" for c in STAT_COLUMNS]
+# a finished trial's model statistics: a trainable window has 1 learnable parameter and (grown) more FLOPs
+TRAINABLE_STATS = {"params_frontend_learnable": 1, "flops_frontend": 2.5e6, "flops_head": 1.0e5, "latency_ms_cpu": 0.5}
+FIXED_STATS = {"params_frontend_learnable": 0, "flops_frontend": 2.0e6, "flops_head": 1.0e5, "latency_ms_cpu": 0.4}
+# an unfinished trial's: never in a mean
+WRONG_STATS = {"params_frontend_learnable": 99, "flops_frontend": 9e9, "flops_head": 9e9, "latency_ms_cpu": 99.0}
+
+
+def _trial(seed, trainable, acc, uar, done=True, **extra):
+    """A DMEL trial's last report: cnn6 from 10 ms, its accuracy, UAR and model statistics."""
+    stats = WRONG_STATS if not done else TRAINABLE_STATS if trainable else FIXED_STATS
+    return {"config/seed": seed, "config/trainable": trainable, "config/model_name": "cnn6", "config/init_lambd": 1.3,
+            "init_ms": 10.0, "done": done, "test_accuracy": acc, "test_uar": uar, "best_lambd_ms": 25.0,
+            "best_lambd_est": 5.0, "time_total_s": 10.0, "epoch": 4, **stats, **extra}
+
+
+def _dmel_frame() -> pd.DataFrame:
+    """Trainable seeds 0-2 and fixed seeds 0-1 finished, one unfinished trial of each with a wild UAR."""
+    return pd.DataFrame([_trial(0, True, 0.90, 0.85), _trial(1, True, 0.80, 0.70), _trial(2, True, 0.70, 0.40),
+                         _trial(3, True, 0.10, 0.01, done=False), _trial(0, False, 0.60, 0.55),
+                         _trial(1, False, 0.50, 0.30), _trial(2, False, 0.20, 0.99, done=False)])
+
+
+def _uar_of(df: pd.DataFrame, trainable: bool | None = None, column: str = "test_uar") -> str:
+    """The expected UAR cell: plain numpy ``mean ± std`` (tests/independent.py) of ``column`` over the finished
+    rows of ``df`` (of one side when ``trainable`` is given)."""
+    done = df[df["done"] & (True if trainable is None else df["config/trainable"] == trainable)]
+    return independent.mean_std(done[column].tolist())
+
+
+# the model-statistics cells of the finished trials above (3 significant digits, FLOPs in 10^6)
+PAIRED_STAT_CELLS = {PAIRED_STATS[0]: "1; 0", PAIRED_STATS[1]: "2.5 + 0.1; 2 + 0.1", PAIRED_STATS[2]: "0.5; 0.4"}
+
+
+def test_dmel_tables_show_uar_and_model_statistics_of_both_sides():
+    df = _dmel_frame()
+    assert _uar_of(df, True) == "65.0 ± 22.9" and _uar_of(df, False) == "42.5 ± 17.7"  # the unfinished left out
+    table = table4(df, "test_accuracy", "test_uar")
+    assert list(table.columns) == [
+        "model", "λ_init", "learned λ (min, max)", "trainable acc %", "fixed acc %", "Δ trainable−fixed (pp) [95 % CI]",
+        "p (Wilcoxon), n", "trainable UAR %", "fixed UAR %", "n finished/total (trainable, fixed)",
+        "cost: s/trial, epochs (trainable; fixed)", *PAIRED_STATS, "paper learned λ", "paper DSPEC %", "paper fixed %"]
+    row = table.iloc[0]
+    assert row["trainable UAR %"] == _uar_of(df, True) and row["fixed UAR %"] == _uar_of(df, False)
+    assert {c: row[c] for c in PAIRED_STATS} == PAIRED_STAT_CELLS
+    paper = paper_table(df, "test_accuracy", "test_uar", {}, "cnn6").iloc[0]
+    assert list(paper.index[5:9]) == ["Δ trainable−fixed (pp) [95 % CI]", "p (Wilcoxon), n", "DMEL UAR %",
+                                      "fixed UAR %"]
+    assert paper["DMEL UAR %"] == _uar_of(df, True) and paper["fixed UAR %"] == _uar_of(df, False)
+    assert {c: paper[c] for c in PAIRED_STATS} == PAIRED_STAT_CELLS
+    reference = pd.DataFrame([{"config/model_name": "cnn6", "done": done, "test_accuracy": acc, "test_uar": uar}
+                              for done, acc, uar in ((True, 0.7, 0.6), (True, 0.9, 0.8), (False, 0.0, 0.0))])
+    fsdd = audio_mnist.table3(df, reference, "test_accuracy", "test_uar").iloc[0]
+    assert fsdd["DMEL UAR %"] == _uar_of(df, True) and fsdd["fixed UAR %"] == _uar_of(df, False)
+    assert fsdd["torchaudio 25 ms UAR %"] == _uar_of(reference) == "70.0 ± 14.1"
+    assert {c: fsdd[c] for c in PAIRED_STATS} == PAIRED_STAT_CELLS
+    assert audio_mnist.table3(df, None, "test_accuracy", "test_uar").iloc[0]["torchaudio 25 ms UAR %"] == "not run"
+
+
+def test_dmel_fold_table_takes_the_uar_over_fold_means():
+    rows = [_trial(0, True, 0.8, uar, fold=fold) for fold, uar in ((1, 0.6), (1, 0.8), (2, 0.5))]
+    rows += [_trial(0, False, 0.7, uar, fold=fold) for fold, uar in ((1, 0.4), (2, 0.3))]
+    df = pd.DataFrame(rows).rename(columns={"fold": "config/fold"})
+    row = paper_table(df, "test_accuracy", "test_uar", {}, "cnn6", over="folds").iloc[0]
+    # trainable: fold 1's mean (0.6 + 0.8) / 2 = 0.7, fold 2's 0.5 -> over folds 60 ± 14.1; fixed 35 ± 7.1
+    assert row["DMEL UAR %"] == independent.mean_std([0.7, 0.5]) == "60.0 ± 14.1"
+    assert row["fixed UAR %"] == independent.mean_std([0.4, 0.3])
+
+
+def test_old_results_without_uar_or_statistics_give_dashes():
+    old = _dmel_frame().drop(columns=["test_uar", *TRAINABLE_STATS])
+    row = table4(old, "test_accuracy", "test_uar").iloc[0]
+    assert row["trainable UAR %"] == row["fixed UAR %"] == "-"
+    assert {c: row[c] for c in PAIRED_STATS} == dict.fromkeys(PAIRED_STATS, "-; -")
+    folds = paper_table(old.assign(**{"config/fold": 1}), "test_accuracy", "test_uar", {}, "cnn6", over="folds")
+    assert folds.iloc[0]["DMEL UAR %"] == "-"
+    music = comparison_table(pd.DataFrame([_music("fixed mel", 25.0, 1, 0.6)]), "config/split_parts", "split_parts",
+                             {"acc": "acc %"}, ("test_uar", "test UAR %"), stats=True)
+    assert music.iloc[0]["test UAR %"] == "-"
+    assert [music.iloc[0][c] for c in STAT_COLUMNS] == ["-", "-", "-"]
+
+
+def test_music_table_uar_beside_the_first_metric_and_statistics_after_n():
+    df = pd.DataFrame([{**_music("DMEL trainable", 25.0, 1, 0.5, 30.4), "vote": 0.4, "test_uar": 0.45, **TRAINABLE_STATS},
+                       {**_music("DMEL trainable", 25.0, 1, 0.7, 41.6), "vote": 0.6, "test_uar": 0.65,
+                        **{**TRAINABLE_STATS, "flops_frontend": 2.7e6, "latency_ms_cpu": 0.7}},
+                       {**_music("DMEL trainable", 25.0, 1, 0.0, 500.0, done=False), "test_uar": 0.0, **WRONG_STATS}])
+    table = comparison_table(df, "config/split_parts", "split_parts", {"acc": "acc %", "vote": "vote %"},
+                             ("test_uar", "test UAR %"), stats=True)
+    assert list(table.columns) == ["front-end", "init (ms)", "split_parts", "learned (ms, min-max)", "acc %",
+                                   "test UAR %", "vote %", COST_COLUMN, "n finished/total", *STAT_COLUMNS]
+    row = table.iloc[0]
+    assert row["test UAR %"] == _uar_of(df) == "55.0 ± 14.1"
+    # means over the 2 finished trials: FLOPs (2.5 + 2.7) / 2 = 2.6 MFLOP + 0.1, latency (0.5 + 0.7) / 2
+    assert (row[PARAMS_COLUMN], row[FLOPS_COLUMN], row[LATENCY_COLUMN]) == ("1", "2.6 + 0.1", "0.6")
+    assert list(comparison_table(df, "config/split_parts", "split_parts", {"acc": "acc %"}).columns) == [
+        "front-end", "init (ms)", "split_parts", "learned (ms, min-max)", "acc %", COST_COLUMN, "n finished/total"]
+
+
+def test_window_search_table_uar_and_statistics_of_the_chosen_trial():
+    search = pd.DataFrame([{"timestamp": k, "done": True, "time_total_s": 5.0, "epoch": 1, "config/init_window_ms": ms,
+                            "best_valid_loss": loss, "test_accuracy": acc, "test_uar": uar, **stats}
+                           for k, (ms, loss, acc, uar, stats) in enumerate((
+                               (20.0, 0.9, 0.5, 0.45, FIXED_STATS), (40.0, 0.3, 0.8, 0.75, TRAINABLE_STATS),
+                               (60.0, 0.6, 0.7, 0.65, FIXED_STATS)))])
+    trainable = pd.DataFrame([{"config/init_window_ms": 10.0, "done": True, "time_total_s": 9.0, "epoch": 3,
+                               "best_lambd_ms": 31.0, "test_accuracy": 0.9, "test_uar": 0.88, **TRAINABLE_STATS},
+                              {"config/init_window_ms": 35.0, "done": False, "time_total_s": 1.0, "epoch": 0,
+                               "best_lambd_ms": 35.0, "test_accuracy": 0.1, "test_uar": 0.1, **WRONG_STATS}])
+    curve = window_search.search_curve(search, "test_accuracy")
+    assert list(curve["chosen"]) == [0, 1, 1]  # the 40 ms trial (lowest loss) once it is there
+    table = window_search.cost_table(search, curve, trainable, "test_accuracy", "test_uar")
+    assert list(table.columns) == ["run", "window (ms)", "accuracy %", "UAR %", "compute (trial-s)", "epochs", "trials",
+                                   COST_COLUMN, *STAT_COLUMNS]
+    rows = table.set_index("run")
+    chosen = search[search["best_valid_loss"] == search["best_valid_loss"].min()].iloc[0]
+    assert rows.loc["fixed window, search", "UAR %"] == f"{100 * chosen['test_uar']:.1f}" == "75.0"
+    assert list(rows.loc["fixed window, search", list(STAT_COLUMNS)]) == ["1", "2.5 + 0.1", "0.5"]
+    assert rows.loc["trainable from 10 ms", "UAR %"] == "88.0"
+    assert list(rows.loc["trainable from 35 ms", ["accuracy %", "UAR %", *STAT_COLUMNS]]) == ["-"] * 5
+    old = window_search.cost_table(search.drop(columns="test_uar"), curve.drop(columns="test_uar"),
+                                   trainable.drop(columns="test_uar"), "test_accuracy", "test_uar")
+    assert set(old["UAR %"]) == {"-"}
+
+
+def test_transfer_table_uar_per_size_and_statistics_per_method():
+    def row(head, size, seed, acc, uar, **extra):
+        return {"config/classifier": head, "config/embedding": "mfcc", "config/train_per_class": size,
+                "config/seed": seed, "done": True, "test_accuracy": acc, "test_uar": uar, "time_total_s": 2.0,
+                "embed_seconds": 30.0, **extra}
+
+    df = pd.DataFrame([row("svm_rbf", 1, 0, 0.5, 0.4), row("svm_rbf", 1, 1, 0.7, 0.6), row("svm_rbf", None, 0, 0.9, 0.8),
+                       {**row(None, None, 0, 0.95, 0.9, frontend="DMEL trainable"), **TRAINABLE_STATS}])
+    curve = transfer.curves(df, "test_accuracy", "test_uar")
+    table = transfer.table(curve, df)
+    assert list(table.columns) == ["method", "1", "UAR 1", "all", "UAR all", "s/trial (mean)", "embedding, once (s)",
+                                   *STAT_COLUMNS]
+    rows = table.set_index("method")
+    svm = rows.loc["MFCC stats + RBF SVM"]
+    v = np.array([0.4, 0.6]) * 100  # the two seeds' UAR at 1 example per class: mean ± 95 % t half-width (n)
+    half = scipy_stats.t.ppf(0.975, 1) * v.std(ddof=1) / np.sqrt(2)
+    assert svm["UAR 1"] == f"{v.mean():.1f} ± {half:.1f} (2)" and svm["UAR all"] == "80.0 (1)"
+    assert list(svm[list(STAT_COLUMNS)]) == ["-", "-", "-"]  # a scikit-learn head records none
+    neural = rows.loc["DMEL trainable (from scratch)"]
+    assert neural["UAR 1"] == "-" and neural["UAR all"] == "90.0 (1)"
+    assert list(neural[list(STAT_COLUMNS)]) == ["1", "2.5 + 0.1", "0.5"]
+    old = transfer.table(transfer.curves(df.drop(columns="test_uar"), "test_accuracy", "test_uar"), df)
+    assert old.set_index("method").loc["MFCC stats + RBF SVM", "UAR all"] == "-"
+
+
+def test_embedding_heads_table_uar_and_empty_statistics():
+    df = pd.DataFrame([{"config/classifier": "svm_rbf", "config/pca_components": None, "config/seed": seed,
+                        "done": done, "test_accuracy": acc, "test_accuracy_vote": acc, "test_accuracy_segment": acc,
+                        "test_uar": uar, "fit_seconds": 1.0}
+                       for seed, done, acc, uar in ((0, True, 0.6, 0.5), (1, True, 0.8, 0.7), (2, False, 0.0, 0.0))])
+    table = embedding_heads.table(df, "test")
+    assert list(table.columns) == ["head", "PCA (whitened)", "vote %", "mean prob. %", "mean prob. UAR %", "patches %",
+                                   "fit s", "n finished/total", *STAT_COLUMNS]
+    assert table.iloc[0]["mean prob. UAR %"] == _uar_of(df) == "60.0 ± 14.1"
+    assert list(table.iloc[0][list(STAT_COLUMNS)]) == ["-", "-", "-"]
+    assert embedding_heads.table(df.drop(columns="test_uar"), "test").iloc[0]["mean prob. UAR %"] == "-"
 
 
 def test_cost_counts_trials_stopped_early_and_falls_back_to_training_iteration():

@@ -213,6 +213,14 @@ def test_the_transfer_grid_runs_through_tune_and_draws_its_curve(root, fsdd, tmp
     table = json.loads((tmp_path / "results" / "tables" / "test_transfer.json").read_text())
     text = json.dumps(table)
     assert "MFCC stats + RBF SVM" in text and "log-mel stats + logistic regression" in text and "(2)" in text
+    assert table["columns"] == ["method", "1", "UAR 1", "all", "UAR all", "s/trial (mean)", "embedding, once (s)",
+                                "learnable front-end params", "MFLOP/input (front-end + head)", "CPU ms/input"]
+    by_method = {row[0]: dict(zip(table["columns"], row)) for row in table["rows"]}
+    uar = [r["test_uar"] for r in transfer if r["config"]["variant"]["classifier"] == "svm_rbf"
+           and r["config"]["train_per_class"] is None]  # one mean over the seeds, n = 2
+    assert by_method["MFCC stats + RBF SVM"]["UAR all"].startswith(f"{100 * np.mean(uar):.1f} ± ")
+    assert by_method["MFCC stats + RBF SVM"]["learnable front-end params"] == "-"  # a scikit-learn head: none
+    assert by_method["DMEL trainable (from scratch)"]["learnable front-end params"] == "1"
 
 
 def test_the_embedding_heads_grid_scores_every_head_on_precomputed_files(root, tmp_path):
@@ -225,6 +233,9 @@ def test_the_embedding_heads_grid_scores_every_head_on_precomputed_files(root, t
     text = json.dumps(rows)
     assert all(name in text for name in ("linear SVM", "RBF SVM", "logistic regression", "k-NN (cosine)", "MLP"))
     assert text.count("1/1") == 10
+    assert "mean prob. UAR %" in rows["columns"] and rows["columns"][-3:] == [
+        "learnable front-end params", "MFLOP/input (front-end + head)", "CPU ms/input"]
+    assert {cell for row in rows["rows"] for cell in row[-3:]} == {"-"}  # scikit-learn heads record no statistics
 
 
 class _BandEnergies(torch.nn.Module):

@@ -44,7 +44,7 @@ def _says(line: str, *parts: str) -> None:
 
 
 @pytest.mark.parametrize("key, value, fix", [
-    ("model_name", "linear", "cnn6, conv_net, fma_cnn, linear_net, mel_conv_net, mel_linear_net, mel_mlp_net, "
+    ("model_name", "linear", "cnn6, conv_net, fma_cnn, imagenet, linear_net, mel_conv_net, mel_linear_net, mel_mlp_net, "
                              "mlp_net, resnet18 (did you mean 'linear_net'?)"),
     ("frontend", "gauss", "gaussian, torchaudio_mel, adastft, sincnet, trainable_mel, dstft, leaf, efficientleaf"),
     ("optimizer_name", "sdg", "sgd, adam, adamw (did you mean 'sgd'?)"),

@@ -76,6 +76,16 @@ COMMON = {
     "checkpoint_sample_rate": 32000,   # Hz the checkpoint was trained at (PANNs: 32000; None: unknown, not checked)
     "checkpoint_rate_check": True,     # refuse a checkpoint_sample_rate other than sample_rate; False: fine-tune across rates
     "freeze_epochs": 0,                # epochs at the start in which only the head's output layer trains (the front-end too waits; 0 = off)
+    "pre_epochs": 0,                   # DeepSpectrumLite's name for freeze_epochs (the larger of the two applies)
+    "finetune_layers": 1.0,            # after those epochs: the share of the head's layers that trains, the last ones (1: all; DeepSpectrumLite's finetune_layer = 1 - this)
+    "fine_learning_rate": None,        # after those epochs: lr_model's parameters train at this rate (None: lr_model throughout); the front-end's own rates stay
+    # ImageNet CNNs on spectrogram images (model_name="imagenet": models/imagenet.py, models/images.py; docs/configuration.md)
+    "cnn": "mobilenet_v2",             # any torchvision classification model (torchvision.models.get_model): resnet50, densenet121, mobilenet_v2, efficientnet_b0, vgg16, ...
+    "weights_path": None,              # a local state dict of that CNN (its ImageNet weights, or yours); None: from scratch
+    "image_colormap": "viridis",       # a matplotlib colour map: viridis | cividis | inferno | magma | plasma | ...
+    "image_height": 224,               # pixels (bilinear, anti-aliased resize)
+    "image_width": 224,                # pixels
+    "image_db": True,                  # the image shows dB (the front-end's log; the same image whatever the log's base) | False: linear energies
     # device and speed
     "device": "auto",                  # auto: CUDA exactly when Ray assigned the trial a GPU | cpu | cuda
     "deterministic": True,             # deterministic kernels (bit-exact resume); False lets cuDNN pick the fastest
@@ -84,6 +94,8 @@ COMMON = {
     "split_parts": 1,
     "segment_seconds": None,           # s; when set, split_parts = clip_seconds / segment_seconds
     "train_segments": "random_crop",   # random_crop: one random segment per clip and epoch | all: every segment
+    "chunk_seconds": None,             # s; instead of the two above: segments of this length (DeepSpectrumLite's chunk_size), int(seconds x rate) samples
+    "chunk_hop_seconds": None,         # s between chunk starts (None: chunk_seconds, no overlap); the clip's last incomplete chunk is dropped
     # synthetic data
     "n_samples": 5000,
     "n_points": 128,

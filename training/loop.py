@@ -90,11 +90,13 @@ def make_scheduler(opt: torch.optim.Optimizer, config: dict) -> torch.optim.lr_s
 
 def train_epoch(model: Classifier, opt: torch.optim.Optimizer, x: torch.Tensor | Rows, y: torch.Tensor,
                 batch_size: int, generator: torch.Generator, device: torch.device, length: int | None = None,
-                mode: str = "random_crop", augment=None, loss_kind: str = "ce", sap=None) -> float:
+                mode: str = "random_crop", augment=None, loss_kind: str = "ce", sap=None,
+                hop: int | None = None) -> float:
     """One pass over the shuffled training segments; returns the mean training loss.
 
     ``x``: ``(n_clips, n_points)`` clips; ``length``: segment length in samples (default the clip);
-    ``mode``: ``random_crop`` or ``all`` (see :func:`training.segments.train_plan`);
+    ``mode``: ``random_crop`` or ``all`` (see :func:`training.segments.train_plan`; ``hop``: samples between
+    segment starts for ``all``, default ``length``);
     ``augment``: optional callable on ``(batch, length)`` waveforms; ``loss_kind``: see
     :func:`classification_loss`; ``sap``: a :class:`training.sapaugment.SapPolicy` (per-example strengths
     from each batch's un-augmented losses, driving ``augment``, CutMix and SpecAugment), or ``None``. With a
@@ -107,7 +109,7 @@ def train_epoch(model: Classifier, opt: torch.optim.Optimizer, x: torch.Tensor |
     model.train()
     n_points = x.shape[-1]
     length = length or n_points
-    clips, offsets = train_plan(len(y), n_points, length, mode, generator)
+    clips, offsets = train_plan(len(y), n_points, length, mode, generator, hop)
     src_clips, src_offsets = clips.to(_home(x)), offsets.to(_home(x))  # where the waveforms live
     clips_dev, y = clips.to(device), y.to(device)  # copied once per epoch, sliced on the device
     total = torch.zeros((), dtype=torch.float64, device=device)
@@ -154,13 +156,15 @@ class Evaluation:
 
 @torch.no_grad()
 def evaluate(model: nn.Module, x: torch.Tensor | Rows, y: torch.Tensor, batch_size: int,
-             device: torch.device, length: int | None = None, loss_kind: str = "ce") -> Evaluation:
-    """Every segment of every clip in eval mode (dropout and masks off), aggregated per clip.
+             device: torch.device, length: int | None = None, loss_kind: str = "ce",
+             hop: int | None = None) -> Evaluation:
+    """Every segment of every clip (``length`` samples every ``hop``, default ``length``) in eval mode
+    (dropout and masks off), aggregated per clip.
     Losses (``loss_kind``, as in training) and logits stay on the device until the end (one
     transfer per call)."""
     model.eval()
     length = length or x.shape[-1]
-    clips, offsets = eval_plan(len(y), x.shape[-1], length)
+    clips, offsets = eval_plan(len(y), x.shape[-1], length, hop)
     src_clips, src_offsets = clips.to(_home(x)), offsets.to(_home(x))
     clips_dev, y_dev = clips.to(device), y.to(device)
     total, parts = torch.zeros((), dtype=torch.float64, device=device), []

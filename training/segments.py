@@ -1,7 +1,9 @@
 """Cutting clips into segments and putting segment predictions back together per clip.
 
 A clip of ``n_points`` samples holds ``n_segments`` contiguous segments of
-``n_points // n_segments`` samples. Training reads either one random crop of segment length
+``n_points // n_segments`` samples, or, with ``chunk_seconds`` (DeepSpectrumLite's chunks), segments of
+``int(chunk_seconds x rate)`` samples starting every ``int(chunk_hop_seconds x rate)`` samples, as many as fit
+(:func:`segment_geometry`). Training reads either one random crop of segment length
 per clip and epoch (``train_segments="random_crop"``, the Ada-STFT/GTZAN scheme) or every
 segment of every clip, shuffled (``"all"``, the FMA scheme). Evaluation always reads every
 segment and aggregates per clip, by the clip index each segment carries (never by position
@@ -33,26 +35,59 @@ def n_segments(config: dict) -> int:
     return parts
 
 
+def segment_geometry(config: dict, n_points: int, sample_rate: int | None) -> tuple[int, int]:
+    """``(length, hop)`` in samples of the segments of a clip of ``n_points`` samples at ``sample_rate`` Hz
+    (``None``: generated data): ``chunk_seconds``/``chunk_hop_seconds`` when set (``int(seconds x rate)``,
+    DeepSpectrumLite's rounding), else :func:`n_segments` contiguous ones. Raises ``ValueError`` with one line
+    for a chunk longer than the clip, a chunk beside ``split_parts``/``segment_seconds``, or a chunk on data
+    without a sample rate."""
+    chunk, hop_seconds = config.get("chunk_seconds"), config.get("chunk_hop_seconds")
+    if chunk is None:
+        if hop_seconds is not None:
+            raise ValueError(f"chunk_hop_seconds={hop_seconds} needs chunk_seconds")
+        length = n_points // n_segments(config)
+        return length, length
+    if config["split_parts"] != 1 or config["segment_seconds"] is not None:
+        raise ValueError("chunk_seconds replaces split_parts and segment_seconds; set only one of them")
+    if not sample_rate:
+        raise ValueError(f"chunk_seconds={chunk}: {config['dataset_name']} has no sample rate; use split_parts")
+    length = int(chunk * sample_rate)
+    hop = int((hop_seconds if hop_seconds is not None else chunk) * sample_rate)
+    if not 1 <= length <= n_points:
+        raise ValueError(f"chunk_seconds={chunk} is {length} samples at {sample_rate} Hz, the clip {n_points}: "
+                         "a chunk must fit in the clip (shorten it, or lengthen clip_seconds)")
+    if hop < 1:
+        raise ValueError(f"chunk_hop_seconds={hop_seconds} is under one sample at {sample_rate} Hz")
+    return length, hop
+
+
+def segments_per_clip(n_points: int, length: int, hop: int | None = None) -> int:
+    """How many segments of ``length`` samples, starting every ``hop`` (default ``length``), fit in a clip."""
+    return (n_points - length) // (hop or length) + 1
+
+
 def train_plan(n_clips: int, n_points: int, length: int, mode: str,
-               generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    """Shuffled ``(clip index, offset in samples)`` pairs of one training epoch."""
+               generator: torch.Generator, hop: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Shuffled ``(clip index, offset in samples)`` pairs of one training epoch (``hop``: see :func:`eval_plan`)."""
     if mode == "random_crop":
         clips = torch.randperm(n_clips, generator=generator)
         if length == n_points:
             return clips, torch.zeros(n_clips, dtype=torch.int64)
         return clips, torch.randint(0, n_points - length + 1, (n_clips,), generator=generator)
     if mode == "all":
-        clips, offsets = eval_plan(n_clips, n_points, length)
+        clips, offsets = eval_plan(n_clips, n_points, length, hop)
         order = torch.randperm(len(clips), generator=generator)
         return clips[order], offsets[order]
     raise ValueError(f"unknown train_segments {mode!r}; choose one of {TRAIN_SEGMENTS}")
 
 
-def eval_plan(n_clips: int, n_points: int, length: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Every contiguous segment of every clip, clip-major: ``(clip index, offset)`` pairs."""
-    per_clip = n_points // length
+def eval_plan(n_clips: int, n_points: int, length: int, hop: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Every segment of every clip, clip-major: ``(clip index, offset)`` pairs, segments of ``length``
+    samples starting every ``hop`` (default ``length``: contiguous) as long as they fit."""
+    hop = hop or length
+    per_clip = segments_per_clip(n_points, length, hop)
     clips = torch.arange(n_clips).repeat_interleave(per_clip)
-    offsets = (torch.arange(per_clip) * length).repeat(n_clips)
+    offsets = (torch.arange(per_clip) * hop).repeat(n_clips)
     return clips, offsets
 
 

@@ -33,7 +33,7 @@ import pandas as pd
 import torch
 
 from corpora import load_splits
-from models.classifiers import build_model
+from models.classifiers import build_model, frozen_epochs
 from models.functional import lambd_to_ms
 from models.pretrained import KeyReport, load_pretrained
 from models.stats import REPORT_KEYS, report_stats
@@ -43,7 +43,7 @@ from training.loop import LOSSES, evaluate, make_optimizer, make_scheduler, seed
 from training.metrics import class_metrics, confusion_table, unweighted_average_recall
 from training.provenance import code_version
 from training.sapaugment import build_sap_policy
-from training.segments import n_segments
+from training.segments import segment_geometry
 
 Report = Callable[[dict, "str | None"], None]  # (metrics, checkpoint directory or None)
 DEVICES = ("auto", "cpu", "cuda")
@@ -173,7 +173,7 @@ def run_trial(config: dict, report: Report, restore_dir: str | None = None) -> d
         torch.cuda.set_per_process_memory_fraction(assigned_gpus, device)
     _check_data_dir(cfg)
     data = load_splits(cfg).waveforms_to(device)
-    length = data.n_points // n_segments(cfg)  # samples per segment, the model's input length
+    length, hop = segment_geometry(cfg, data.n_points, data.sample_rate)  # samples per segment (the model's input), between starts
     model = build_model(cfg, length, data.n_classes, data.sample_rate).to(device)
     opt = make_optimizer(model, cfg)
     sched = make_scheduler(opt, cfg)
@@ -199,13 +199,15 @@ def run_trial(config: dict, report: Report, restore_dir: str | None = None) -> d
     where = {"device": str(device), "node_id": node_id, "node_ip": node_address()}
     metrics: dict = {}
     for epoch in range(st["epoch"], cfg["max_epochs"]):
+        if cfg["fine_learning_rate"] is not None and epoch == frozen_epochs(cfg):
+            opt.param_groups[0]["lr"] = cfg["fine_learning_rate"]  # lr_model's group (a resume restores it later on)
         lr = opt.param_groups[0]["lr"]
         model.set_frontend_training(cfg, epoch)  # frozen during the first tf_warmup_epochs
-        model.set_head_training(cfg, epoch)  # all but the output layer frozen during the first freeze_epochs
+        model.set_head_training(cfg, epoch)  # the output layer alone during the first freeze_epochs/pre_epochs, then finetune_layers
         loss = train_epoch(model, opt, data.x_train, data.y_train, cfg["batch_size"], gen, device, length,
-                           cfg["train_segments"], augment, cfg["loss"], sap)
+                           cfg["train_segments"], augment, cfg["loss"], sap, hop)
         sched.step()
-        valid = evaluate(model, data.x_valid, data.y_valid, cfg["batch_size"], device, length, cfg["loss"])
+        valid = evaluate(model, data.x_valid, data.y_valid, cfg["batch_size"], device, length, cfg["loss"], hop)
         valid_uar = unweighted_average_recall(data.y_valid.numpy(), valid.predictions, data.n_classes)
         frontend_metrics = model.frontend_metrics(sample_rate)
         if valid.loss < st["best_valid_loss"]:
@@ -233,7 +235,7 @@ def run_trial(config: dict, report: Report, restore_dir: str | None = None) -> d
         if "pretrained" in st:
             metrics.update(KeyReport.from_dict(st["pretrained"]).counts())  # pretrained_loaded/_missing/_unexpected
         if done:
-            metrics.update(_final_test(model, best_weights, data, cfg, device, length))
+            metrics.update(_final_test(model, best_weights, data, cfg, device, length, hop))
         if not clock.due(epoch + 1, done):
             report(metrics, None)
             continue
@@ -303,11 +305,11 @@ def _test_metric_names(class_names: list[str]) -> list[str]:
             "test_uar", *(f"test_recall/{name}" for name in class_names), *REPORT_KEYS]
 
 
-def _final_test(model, best_weights, data, cfg, device, length: int) -> dict:
+def _final_test(model, best_weights, data, cfg, device, length: int, hop: int) -> dict:
     """Evaluate the best weights on the test split (the model's current weights are kept)."""
     current = _copy_weights(model)
     model.load_state_dict(best_weights)
-    test = evaluate(model, data.x_test, data.y_test, cfg["batch_size"], device, length, cfg["loss"])
+    test = evaluate(model, data.x_test, data.y_test, cfg["batch_size"], device, length, cfg["loss"], hop)
     stats = report_stats(model, length)  # of the tested weights (models/stats.py: parameters, FLOPs, bytes, latency)
     model.load_state_dict(current)
     per_class = class_metrics(data.y_test.numpy(), test.predictions, data.class_names)

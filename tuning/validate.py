@@ -42,7 +42,7 @@ from models.pretrained import config_problems
 from models.varying_stft import VARIATIONS
 from training.config import DEFAULTS
 from training.loop import LOSSES, OPTIMIZERS
-from training.segments import TRAIN_SEGMENTS, n_segments
+from training.segments import TRAIN_SEGMENTS, segment_geometry
 from training.trial import DEVICES
 from transfer.features import EMBEDDERS
 from transfer.features import problems as transfer_problems
@@ -115,6 +115,9 @@ RANGES = {
     "decode_workers": MAYBE_COUNT,
     # pretrained head
     "checkpoint_sample_rate": MAYBE_COUNT, "freeze_epochs": NON_NEGATIVE_COUNT,
+    # freezing then fine-tuning, ImageNet CNNs on images, chunks
+    "pre_epochs": NON_NEGATIVE_COUNT, "finetune_layers": Range(0, 1), "fine_learning_rate": Range(0, optional=True),
+    "image_height": COUNT, "image_width": COUNT, "chunk_seconds": MAYBE_POSITIVE, "chunk_hop_seconds": MAYBE_POSITIVE,
     # transfer learning
     "n_mfcc": COUNT, "pca_components": MAYBE_COUNT, "C": POSITIVE, "n_neighbors": COUNT, "mlp_hidden": COUNT,
     "train_per_class": MAYBE_COUNT, "patch_seconds": MAYBE_POSITIVE, "patch_hop_seconds": MAYBE_POSITIVE,
@@ -136,6 +139,7 @@ FLAGS = tuple(k for k, v in DEFAULTS.items() if isinstance(v, bool))  # True or 
 OTHER_KEYS = ("protocol", "stft_window", "data_dir", "cache_dir", "embedding_model", "embedding_layer", "embedding_dir",
               "gamma")
 OTHER_KEYS += ("checkpoint_path",)  # pretrained=True: the file exists, loads and fits (models.pretrained.config_problems)
+OTHER_KEYS += ("cnn", "image_colormap", "weights_path")  # torchvision's and matplotlib's names; the file fits (_image_problems)
 
 
 def check_configs(configs: list[dict]) -> list[str]:
@@ -157,12 +161,13 @@ def check_config(config: dict) -> list[str]:
     if out:  # the checks below read these values
         return out
     try:
-        n_segments(config)
+        _segment_samples(config)
     except ValueError as err:
         return [str(err)]
     if config["classifier"] is not None:  # a scikit-learn head: no front-end; its embedder's checks instead
         return _corpus_problems(config) + transfer_problems(config)
-    return [line for check in (_corpus_problems, _frontend_problems, _pretrained_problems, _cutmix_problems)
+    return [line for check in (_corpus_problems, _frontend_problems, _pretrained_problems, _cutmix_problems,
+                               _finetune_problems, _image_problems)
             for line in check(config)]
 
 
@@ -184,13 +189,13 @@ def _sample_rate(config: dict) -> int | None:
 
 
 def _segment_samples(config: dict) -> int:
-    """Samples of the model's input: a clip (``clip_seconds`` for the cached corpora, else ``n_points``)
-    divided into its segments."""
+    """Samples of the model's input: a clip's segment (``clip_seconds`` for the cached corpora, else
+    ``n_points``; :func:`training.segments.segment_geometry`, whose ``ValueError`` names a bad one)."""
     if "clip_seconds" in (get_corpus(config["dataset_name"]).cache_keys or ()):
         clip = round(config["clip_seconds"] * config["sample_rate"])
     else:
         clip = config["n_points"]
-    return clip // n_segments(config)
+    return segment_geometry(config, clip, _sample_rate(config))[0]
 
 
 def _corpus_problems(config: dict) -> list[str]:
@@ -245,6 +250,45 @@ def _cutmix_problems(config: dict) -> list[str]:
         return [f"cutmix_min={config['cutmix_min']!r}: above cutmix_max={config['cutmix_max']!r}; "
                 "give the smaller patch share first"]
     return []
+
+
+def _finetune_problems(config: dict) -> list[str]:
+    """``pre_epochs`` and ``freeze_epochs`` are one setting under two names: both set, they must agree."""
+    pre, freeze = config["pre_epochs"], config["freeze_epochs"]
+    if pre and freeze and pre != freeze:
+        return [f"pre_epochs={pre} and freeze_epochs={freeze} name the same frozen epochs; set one of them"]
+    return []
+
+
+def _image_problems(config: dict) -> list[str]:
+    """``model_name="imagenet"``: a torchvision CNN name, a matplotlib colour map, a ``weights_path`` that exists
+    and fits the CNN (read without loading its tensors), frozen epochs only with weights, and linear images
+    (``image_db=False``) only from a log front-end."""
+    if config["model_name"] != "imagenet":
+        return []
+    from models.imagenet import check_cnn_name, fit_problem, read_state_dict
+    from models.images import colormap_table
+
+    out = [line for line in [check_cnn_name(config["cnn"])] if line]
+    try:
+        colormap_table(config["image_colormap"])
+    except ValueError as err:
+        out.append(str(err))
+    if config["weights_path"] and not out:
+        try:
+            problem = fit_problem(config["cnn"], read_state_dict(Path(config["weights_path"])))
+        except ValueError as err:
+            problem = str(err)
+        if problem:
+            out.append(problem if problem.startswith("weights_path=") else f"weights_path={config['weights_path']!r}: {problem}")
+    if not config["weights_path"] and (config["pre_epochs"] or config["freeze_epochs"]):
+        out.append(f"pre_epochs={config['pre_epochs'] or config['freeze_epochs']}: would freeze a CNN without weights; "
+                   "set weights_path, or pre_epochs=0 to train it from scratch")
+    record = get_frontend(config["frontend"])
+    if not config["image_db"] and (config["compression"] != "log" or record.own_compression):
+        out.append("image_db=False shows linear energies, the exp of the front-end's log: it needs compression='log' "
+                   "and a front-end without its own compression")
+    return out
 
 
 def check_space(space: dict) -> list[str]:
