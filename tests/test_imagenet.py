@@ -7,6 +7,7 @@ channel statistics.
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import librosa
 import matplotlib
@@ -215,20 +216,44 @@ def test_the_head_takes_one_spectrogram_channel():
 
 
 def test_the_deepspectrum_grid_runs_through_tune_and_writes_its_table(root, tmp_path):
+    """The grid on generated FSDD, on overlapping chunks (0.4 s every 0.2 s: two per clip): its table, then a
+    DMEL-trainable image trial exported to ONNX (predict.py --onnx) whose onnxruntime decisions on the test files
+    (inference.onnx_predict) are the trial's predictions.csv, mean-logit and vote."""
+    import json
+
+    import pandas as pd
+
+    from figures.read import load_experiment
     from tests.fixtures import make_fsdd
     from tests.inprocess import main_py, produce_figures
+    from tests.test_onnx_export import onnx_predict, predict
 
     data = make_fsdd(tmp_path / "fsdd", takes=2)
     run = main_py(root, "--name=deepspectrum", "--num_samples=1", "--max_epochs=1", f"--data_dir={data}",
                   f"--ray_root_dir={tmp_path}", "--set", f"cache_dir={tmp_path}/cache", "--set", "n_mels=16",
-                  "--set", "image_height=32", "--set", "image_width=32")
+                  "--set", "image_height=32", "--set", "image_width=32", "--set", "chunk_seconds=0.4",
+                  "--set", "chunk_hop_seconds=0.2")
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     drawn = produce_figures(root, "--split=test", f"--ray_root_dir={tmp_path}", f"--results_dir={tmp_path}/results")
     assert drawn.returncode == 0, drawn.stdout[-3000:] + drawn.stderr[-3000:]
     assert (tmp_path / "results" / "figures" / "test_deepspectrum.png").exists()
-    import json
-
     saved = json.loads((tmp_path / "results" / "tables" / "test_deepspectrum.json").read_text())
     rows = [dict(zip(saved["columns"], row)) for row in saved["rows"]]
     assert len(rows) == 4 and {r["cnn"] for r in rows} == {"mobilenet_v2", "resnet18"}
     assert all(r["n finished/total"] == "1/1" and r["test UAR %"] != "-" for r in rows)
+
+    df, _ = load_experiment(tmp_path / "deepspectrum")
+    row = df[(df["config/cnn"] == "resnet18") & (df["config/frontend"] == "gaussian")].iloc[0]
+    exported = predict("--experiment", str(tmp_path / "deepspectrum"), "--trial", row["trial_id"], "--onnx",
+                       str(tmp_path / "x"))
+    assert exported.returncode == 0 and exported.stderr == "", exported.stderr
+    meta = json.loads((tmp_path / "x" / "model.json").read_text())
+    assert (meta["segment_length"], meta["segment_hop"], meta["n_segments"]) == (3200, 1600, 2)
+    own = pd.read_csv(Path(row["checkpoint_dir"]) / "predictions.csv", dtype={"id": str})
+    files = [str(data / "recordings" / f"{i}.wav") for i in own["id"]]
+    ran = onnx_predict(str(tmp_path / "x" / "model.onnx"), *files, "--out", str(tmp_path / "onnx.csv"))
+    assert ran.returncode == 0 and ran.stderr == "", ran.stderr
+    got = pd.read_csv(tmp_path / "onnx.csv", dtype={"prediction": str, "vote": str})
+    classes = [str(d) for d in range(10)]
+    assert list(got["prediction"]) == [classes[k] for k in own["prediction"]]
+    assert list(got["vote"]) == [classes[k] for k in own["vote"]]
