@@ -23,7 +23,7 @@ from figures.labels import data_caption, with_frontends
 from figures.plotting import save
 from figures.provenance import source_line
 from figures.read import finished
-from figures.tables import COST_COLUMN, cost, count, mean_std, model_stat_cells, uar_column, write_table
+from figures.tables import COST_COLUMN, cost, count, mean_std, model_stat_cells, stats_caption, uar_column, write_table
 
 NAME = "frontends"
 
@@ -118,9 +118,7 @@ def produce(load, split: str, out_dir: Path, table_dir: Path) -> None:
     write_table(bench_table(everything, acc_col, uar_column(split)[0], stats=True), table_dir, f"{split}_{NAME}",
                 f"{data}, {split} accuracy and unweighted average recall (UAR) of every front-end with the same "
                 f"classifier ({models}), mean ± std over samples; drift: how far each group of learnable parameters "
-                "moved from its initialisation. Model statistics (models/stats.py), means over the finished "
-                "trials: learnable front-end parameters; MFLOP per model input, front-end + head (a multiply-add "
-                "counted as 2, FFTs at 2.5 N log2 N); CPU latency per input on one thread (ms, median).",
+                "moved from its initialisation." + stats_caption(),
                 source_line(everything))
     save(accuracy_figure(df, acc_col, acc_label, data), out_dir, f"{split}_{NAME}")
     fig = drift_figure(df, histories)

@@ -21,8 +21,8 @@ import pandas as pd
 from figures.labels import is_unset, with_frontends
 from figures.provenance import source_line
 from figures.read import finished
-from figures.tables import COST_COLUMN, STAT_COLUMNS, cost, count, mean_std, model_stat_cells, uar_column, \
-    write_table
+from figures.tables import COST_COLUMN, STAT_COLUMNS, cost, count, mean_std, model_stat_cells, stats_caption, \
+    uar_column, write_table
 
 # config columns never shown as axes: the seed is what a row averages over, the front-end is its label,
 # the variant dicts are flattened into their keys (figures.read), paths say where, not what
@@ -94,9 +94,7 @@ def produce(load, split: str, out_dir: Path, table_dir: Path, name: str) -> None
                 f"{split}_{name}",
                 f"{name}, {split} accuracy and unweighted average recall (UAR) per configuration, mean ± std over the "
                 "finished samples (seeds); n: finished/total trials; -: not set by that configuration (or not "
-                "recorded). Model statistics (models/stats.py), means over the finished trials: the learnable "
-                "front-end parameters; MFLOP per model input (one segment), front-end + head, a multiply-add "
-                "counted as 2 FLOPs, FFTs at 2.5 N log2 N; CPU latency per input on one thread (ms, median).",
+                "recorded)." + stats_caption(),
                 source_line(everything))
 
 

@@ -6,7 +6,6 @@ channel statistics.
 """
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import librosa
@@ -22,6 +21,7 @@ from models.images import SpectrogramImage, apply_colormap, colormap_table, db_s
 from models.imagenet import CNNS, ImageNetHead, build_cnn, check_cnn_name
 from training.config import resolve_config
 from training.trial import run_trial
+from tests.test_trial import collect
 from tuning.validate import check_configs
 
 MEAN, STD = np.array([0.485, 0.456, 0.406]), np.array([0.229, 0.224, 0.225])  # ImageNet's, as torchvision publishes them
@@ -173,12 +173,7 @@ def test_a_trial_freezes_fine_tunes_at_its_rate_and_resumes_exactly(tmp_path):
            "image_width": 32, "feature": "spec", "n_points": 63, "hop_length": 4, "n_samples": 60, "batch_size": 16,
            "optimizer_name": "adam", "lr_model": 1e-3, "fine_learning_rate": 1e-4, "pre_epochs": 1,
            "finetune_layers": 0.5, "max_epochs": 3, "checkpoint_every": 1}
-    reports = []
-
-    def report(metrics, ckpt):
-        saved = tmp_path / f"r{len(reports)}"
-        shutil.copytree(ckpt, saved)
-        reports.append((metrics, saved))
+    reports, report = collect(tmp_path / "straight")
 
     def weights(saved):
         return torch.load(saved / "state.pt", weights_only=False)["model"]
@@ -192,9 +187,9 @@ def test_a_trial_freezes_fine_tunes_at_its_rate_and_resumes_exactly(tmp_path):
         assert torch.equal(last[f"head.cnn.{key}"], state[key])
     for key in ("layer4.1.conv2.weight", "layer4.1.bn2.running_mean"):  # the last half trains
         assert not torch.equal(last[f"head.cnn.{key}"], state[key])
-    straight = len(reports)
-    resumed = run_trial(cfg, report, restore_dir=str(reports[0][1]))  # resumed before the switch
-    assert [m["lr"] for m, _ in reports[straight:]] == [1e-4, 1e-4]
+    again, report_again = collect(tmp_path / "resumed")
+    resumed = run_trial(cfg, report_again, restore_dir=str(reports[0][1]))  # resumed before the switch
+    assert [m["lr"] for m, _ in again] == [1e-4, 1e-4]
     assert resumed["test_loss"] == final["test_loss"] and resumed["loss"] == final["loss"]
 
 
